@@ -1,0 +1,84 @@
+"""Alembic's entry point for vidpipe's revisions (CLI, programmatic API and tests alike).
+
+Where the database comes from, first match wins:
+1. a Connection or Engine in ``config.attributes["connection"]`` (the API, pytest-alembic, hosts);
+2. ``-x url=...`` on the command line;
+3. ``$VIDPIPE_DATABASE_URL``;
+4. ``sqlalchemy.url`` in alembic.ini (``sqlite:///vidpipe.db``).
+Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql) run through ``run_sync``.
+"""
+
+import asyncio
+import os
+from logging.config import fileConfig
+
+import sqlalchemy as sa
+from alembic import context
+from sqlalchemy.pool import NullPool
+
+from vidpipe.db.engine import (
+    URL_ENV_VAR,
+    create_async_engine,
+    create_engine,
+    is_async_url,
+    resolve_url,
+)
+from vidpipe.db.environment import configure_options, run_migrations
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def database_url() -> sa.URL:
+    x_url = context.get_x_argument(as_dictionary=True).get("url")
+    if x_url:
+        return resolve_url(x_url, source="-x url")
+    if os.environ.get(URL_ENV_VAR):
+        return resolve_url(os.environ[URL_ENV_VAR], source=f"${URL_ENV_VAR}")
+    return resolve_url(config.get_main_option("sqlalchemy.url"), source="sqlalchemy.url")
+
+
+def run_offline() -> None:
+    """Write the SQL to stdout (``--sql``) for a database that holds nothing yet."""
+    url = database_url()
+    options = configure_options(url.get_dialect().name)
+    context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    handed_in = config.attributes.get("connection")
+    if isinstance(handed_in, sa.Connection):
+        run_migrations(context, handed_in)
+        return
+    if isinstance(handed_in, sa.Engine):
+        with handed_in.connect() as connection:
+            run_migrations(context, connection)
+        return
+    url = database_url()
+    if is_async_url(url):
+        asyncio.run(_run_async(url))
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            run_migrations(context, connection)
+    finally:
+        engine.dispose()
+
+
+async def _run_async(url: sa.URL) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(lambda sync: run_migrations(context, sync))
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    run_online()

@@ -1,0 +1,1 @@
+"""vidpipe's data layer: storyboard schemas, database models and versioned migrations."""

@@ -1,0 +1,23 @@
+"""vidpipe's database: models, engines and the migration API.
+
+Importing this package connects to nothing; engines are made when asked for.
+"""
+
+from vidpipe.db.engine import create_async_engine, create_engine
+from vidpipe.db.environment import BRANCH_LABEL, VERSION_TABLE
+from vidpipe.db.errors import DatabaseURLError, ForeignKeyViolation, VidpipeDatabaseError
+from vidpipe.db.migrate import current_revision, downgrade, upgrade, upgrade_async
+
+__all__ = [
+    "BRANCH_LABEL",
+    "VERSION_TABLE",
+    "DatabaseURLError",
+    "ForeignKeyViolation",
+    "VidpipeDatabaseError",
+    "create_async_engine",
+    "create_engine",
+    "current_revision",
+    "downgrade",
+    "upgrade",
+    "upgrade_async",
+]

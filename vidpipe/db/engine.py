@@ -1,0 +1,119 @@
+"""Engines for the vidpipe database, with the connect-time settings every dialect needs.
+
+Nothing here runs at import: engines are made when a caller asks for one.
+"""
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from vidpipe.db.errors import DatabaseURLError
+
+if TYPE_CHECKING:
+    # Imported lazily below: sqlalchemy.ext.asyncio needs greenlet, which sync users may lack.
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+#: The environment variable that names the database when no URL is passed explicitly.
+URL_ENV_VAR = "VIDPIPE_DATABASE_URL"
+#: The embedded default: a SQLite file in the working directory.
+DEFAULT_URL = "sqlite:///vidpipe.db"
+#: How long a SQLite connection waits for another writer before giving up, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def resolve_url(url: str | URL | None = None, *, source: str = "argument") -> URL:
+    """Return the URL to use: ``url`` if given, else ``$VIDPIPE_DATABASE_URL``, else the default.
+
+    ``source`` names where an explicit ``url`` came from, so that a parse error can say
+    which setting to fix.
+    """
+    if url is None:
+        if os.environ.get(URL_ENV_VAR):
+            url, source = os.environ[URL_ENV_VAR], f"${URL_ENV_VAR}"
+        else:
+            url, source = DEFAULT_URL, "the default"
+    if isinstance(url, URL):
+        return url
+    try:
+        return sa.make_url(url)
+    except ArgumentError:
+        # The text may hold a password, so it is not echoed back.
+        raise DatabaseURLError(
+            f"The database URL from {source} is not a valid SQLAlchemy URL; expected the form "
+            "dialect+driver://user:password@host:port/database, e.g. sqlite:///vidpipe.db"
+        ) from None
+
+
+def is_async_url(url: URL) -> bool:
+    """Whether the URL names an asyncio driver (aiosqlite, asyncpg, aiomysql, asyncmy)."""
+    return bool(url.get_dialect().is_async)
+
+
+def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+    """Create a synchronous engine; on SQLite it gets vidpipe's connect-time settings."""
+    resolved = resolve_url(url)
+    try:
+        engine = sa.create_engine(resolved, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise _driver_missing(resolved, exc) from None
+    configure_sqlite(engine)
+    return engine
+
+
+def create_async_engine(url: str | URL | None = None, **kwargs: Any) -> "AsyncEngine":
+    """Create an asyncio engine; on SQLite it gets vidpipe's connect-time settings."""
+    from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
+
+    resolved = resolve_url(url)
+    try:
+        engine = sa_create_async_engine(resolved, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError, sa.exc.InvalidRequestError) as exc:
+        raise _driver_missing(resolved, exc) from None
+    configure_sqlite(engine.sync_engine)
+    return engine
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Give every SQLite connection of ``engine`` foreign keys, WAL, a busy timeout, real BEGIN.
+
+    The driver's own transaction handling never emits BEGIN before DDL, so a failed migration
+    would leave half its tables behind; taking BEGIN over (the pysqlite workaround documented
+    by SQLAlchemy) makes DDL transactional. Does nothing for other dialects, and is safe to
+    call twice.
+    """
+    if engine.dialect.name != "sqlite" or event.contains(engine, "connect", _on_sqlite_connect):
+        return
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+
+
+def uses_real_sqlite_transactions(engine: Engine) -> bool:
+    """Whether ``engine`` was configured by :func:`configure_sqlite` (DDL is transactional)."""
+    return event.contains(engine, "begin", _on_sqlite_begin)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL lets readers go on while a writer commits; in-memory databases keep "memory".
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: sa.Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def _driver_missing(url: URL, exc: Exception) -> DatabaseURLError:
+    return DatabaseURLError(
+        f"No driver for {url.drivername!r} is installed ({exc}). Install the matching extra: "
+        "pip install 'vidpipe-data[postgresql]', '[mysql]' or '[asyncio]'"
+    )

@@ -1,0 +1,112 @@
+"""What ``migrations/env.py`` does with a connection: vidpipe's migration environment.
+
+Kept in the package (not in env.py) so the CLI, the programmatic API and the wheel all run the
+very same code, and so it can be tested and imported without Alembic's runtime context.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.runtime.environment import EnvironmentContext
+
+from vidpipe.db.engine import uses_real_sqlite_transactions
+from vidpipe.db.errors import ForeignKeyViolation
+from vidpipe.db.models import Base
+
+#: vidpipe's own version table, so it never collides with a host application's alembic_version.
+VERSION_TABLE = "vidpipe_alembic_version"
+#: The branch label carried by the base revision, for hosts that fold vidpipe into their history.
+BRANCH_LABEL = "vidpipe"
+
+
+def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+    """Let autogenerate see only vidpipe's tables, never a host application's."""
+    if type_ == "table":
+        return name in Base.metadata.tables
+    return True
+
+
+def configure_options(dialect_name: str) -> dict[str, Any]:
+    """The ``context.configure`` options vidpipe's revisions are written for, per dialect."""
+    options: dict[str, Any] = {
+        "target_metadata": Base.metadata,
+        "version_table": VERSION_TABLE,
+        "include_name": include_name,
+        "compare_type": True,
+    }
+    if dialect_name == "sqlite":
+        # SQLite cannot ALTER most things: batch mode rebuilds the table (move and copy).
+        options["render_as_batch"] = True
+    elif dialect_name in ("mysql", "mariadb"):
+        # DDL commits implicitly here, so record each revision as soon as it is done: a crash
+        # then resumes from the last finished revision, and idempotency covers the rest.
+        options["transaction_per_migration"] = True
+    return options
+
+
+def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> None:
+    """Run the revisions the command asked for over ``connection``, in one transaction."""
+    options = configure_options(connection.dialect.name)
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Only an engine that emits a real BEGIN (vidpipe.db.engine.configure_sqlite) makes
+        # SQLite's DDL transactional; with any other, a failed revision may leave tables behind.
+        options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
+    with _sqlite_foreign_keys_off(connection) if sqlite else _nothing():
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                check_sqlite_foreign_keys(connection)
+
+
+def check_sqlite_foreign_keys(connection: sa.Connection) -> None:
+    """Raise (so the transaction rolls back) if any row points at a missing parent."""
+    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        shown = "; ".join(
+            f"{table} rowid {rowid} -> missing {parent}" for table, rowid, parent, _ in problems[:5]
+        )
+        raise ForeignKeyViolation(
+            f"{len(problems)} row(s) violate foreign keys after the migration ({shown}); "
+            "the migration was rolled back. Repair or delete those rows, then upgrade again."
+        )
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
+    """Turn foreign keys off while tables are rebuilt, and back on afterwards.
+
+    Batch mode drops and renames tables; with foreign keys on, that would cascade or fail.
+    The pragma is ignored inside a transaction, so it is set on the raw connection before
+    Alembic begins one; a connection handed in mid-transaction keeps its setting.
+    """
+    if connection.in_transaction():
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    was_on = _raw_pragma(raw, "PRAGMA foreign_keys") == 1
+    if was_on:
+        _raw_pragma(raw, "PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if was_on:
+            _raw_pragma(raw, "PRAGMA foreign_keys=ON")
+
+
+def _raw_pragma(raw: Any, statement: str) -> Any:
+    cursor = raw.cursor()
+    try:
+        cursor.execute(statement)
+        row = cursor.fetchone()
+        return row[0] if row else None
+    finally:
+        cursor.close()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield

@@ -1,0 +1,1 @@
+"""Pydantic schemas that Gemini fills as structured output (its ``response_schema``)."""

@@ -40,7 +40,7 @@ def resolve_url(url: str | URL | None = None, *, source: str = "argument") -> UR
         return url
     try:
         return sa.make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         # The text may hold a password, so it is not echoed back.
         raise DatabaseURLError(
             f"The database URL from {source} is not a valid SQLAlchemy URL; expected the form "
@@ -50,7 +50,10 @@ def resolve_url(url: str | URL | None = None, *, source: str = "argument") -> UR
 
 def is_async_url(url: URL) -> bool:
     """Whether the URL names an asyncio driver (aiosqlite, asyncpg, aiomysql, asyncmy)."""
-    return bool(url.get_dialect().is_async)
+    try:
+        return bool(url.get_dialect().is_async)
+    except NoSuchModuleError as exc:
+        raise _driver_missing(url, exc) from None
 
 
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:

@@ -1,8 +1,14 @@
 """The errors this layer raises: each says what was found and what to do about it."""
 
+from alembic.util import CommandError
 
-class VidpipeDatabaseError(Exception):
-    """Base class of every error raised by vidpipe's data layer."""
+
+class VidpipeDatabaseError(CommandError):
+    """Base class of every error raised by vidpipe's data layer.
+
+    A ``CommandError`` so that the ``alembic`` command line prints the message as
+    ``FAILED: ...`` instead of a traceback.
+    """
 
 
 class DatabaseURLError(VidpipeDatabaseError, ValueError):

@@ -20,7 +20,7 @@ def table_exists(name: str) -> bool:
 
 
 def ensure_table(table: sa.Table) -> None:
-    """Create ``table`` with its indexes, or add whichever of its columns and indexes are missing."""
+    """Create ``table`` and its indexes, or add the columns and indexes it lacks."""
     inspector = _inspector()
     if inspector is None or not inspector.has_table(table.name):
         op.execute(CreateTable(table))

@@ -91,7 +91,9 @@ async def _run_async(
     if isinstance(bind, AsyncConnection):
         await bind.run_sync(run)
         return
-    engine = bind if isinstance(bind, AsyncEngine) else create_async_engine(bind, poolclass=NullPool)
+    engine = (
+        bind if isinstance(bind, AsyncEngine) else create_async_engine(bind, poolclass=NullPool)
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run)

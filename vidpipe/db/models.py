@@ -40,6 +40,10 @@ class Base(DeclarativeBase):
     }
 
 
+#: The MetaData holding every vidpipe table (what env.py and host applications target).
+metadata = Base.metadata
+
+
 def _id() -> Mapped[uuid.UUID]:
     return mapped_column(primary_key=True, default=uuid.uuid4)
 

@@ -29,7 +29,9 @@ class AssetPlacement(BaseModel):
 class SceneComposition(BaseModel):
     """How the shot is framed."""
 
-    shot_type: str = Field(description="wide_shot | medium_shot | close_up | two_shot | establishing")
+    shot_type: str = Field(
+        description="wide_shot | medium_shot | close_up | two_shot | establishing"
+    )
     camera_movement: str = Field(
         description="static | slow_pan_left | dolly_forward | crane_up | tracking"
     )

@@ -1,0 +1,23 @@
+"""Run the real ``alembic`` command line against the repository's alembic.ini."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
+    """``alembic -c <repo>/alembic.ini ARGS`` in ``cwd``, with ``$VIDPIPE_DATABASE_URL`` = url."""
+    env = {k: v for k, v in os.environ.items() if k != "VIDPIPE_DATABASE_URL"}
+    if url is not None:
+        env["VIDPIPE_DATABASE_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -1,0 +1,118 @@
+"""The revisions are idempotent: they adopt what exists and a repeated run changes nothing."""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.pool import NullPool
+
+from tests.cli import alembic
+from tests.databases import fresh_database
+from tests.schema_snapshot import snapshot
+from vidpipe.db import VERSION_TABLE, create_engine, current_revision, downgrade, upgrade
+from vidpipe.db.models import Base
+
+HEAD = "vidpipe_0002"
+DDL_PREFIXES = ("CREATE", "ALTER", "DROP")
+
+
+@contextmanager
+def ddl_statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """Collect every DDL statement the engine sends while the block runs."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith(DDL_PREFIXES):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def url_text(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def test_second_upgrade_is_a_no_op(engine: sa.Engine) -> None:
+    upgrade(engine)
+    first = snapshot(engine, keep_version_table=True)
+    with ddl_statements(engine) as statements:
+        upgrade(engine)
+    assert statements == []
+    assert snapshot(engine, keep_version_table=True) == first
+    assert current_revision(engine) == HEAD
+
+
+def test_upgrade_downgrade_upgrade_builds_the_identical_schema(engine: sa.Engine) -> None:
+    upgrade(engine)
+    first = snapshot(engine)
+    downgrade(engine, "base")
+    upgrade(engine)
+    assert snapshot(engine) == first
+    assert len(first) == 10
+
+
+def test_a_database_built_by_create_all_is_adopted(
+    engine: sa.Engine, dialect: str, tmp_path: Path
+) -> None:
+    Base.metadata.create_all(engine)
+    with engine.begin() as connection:  # a row proves the tables are adopted, not recreated
+        connection.execute(
+            Base.metadata.tables["projects"].insert(),
+            {
+                "id": uuid.uuid4(),
+                "prompt": "p",
+                "style": "s",
+                "aspect_ratio": "16:9",
+                "target_clip_duration": 8,
+                "target_scene_count": 3,
+                "status": "draft",
+            },
+        )
+
+    upgrade(engine)
+
+    assert current_revision(engine) == HEAD
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM projects")).scalar() == 1
+    with fresh_database(dialect, tmp_path / "reference") as reference_url:
+        reference = create_engine(reference_url, poolclass=NullPool)
+        try:
+            upgrade(reference)
+            assert snapshot(engine) == snapshot(reference)
+        finally:
+            reference.dispose()
+
+
+def test_alembic_check_finds_no_drift_at_head(database_url: sa.URL, tmp_path: Path) -> None:
+    url = url_text(database_url)
+    assert alembic("upgrade", "head", cwd=tmp_path, url=url).returncode == 0
+    result = alembic("check", cwd=tmp_path, url=url)
+    assert result.returncode == 0, result.stderr
+    assert "No new upgrade operations detected" in result.stdout
+
+
+def test_alembic_check_reports_a_missing_table(database_url: sa.URL, tmp_path: Path) -> None:
+    """The drift check can fail: drop a table behind Alembic's back and it must say so."""
+    url = url_text(database_url)
+    assert alembic("upgrade", "head", cwd=tmp_path, url=url).returncode == 0
+    engine = create_engine(database_url, poolclass=NullPool)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE scene_audio_manifests")
+    engine.dispose()
+    result = alembic("check", cwd=tmp_path, url=url)
+    assert result.returncode != 0
+    assert "scene_audio_manifests" in result.stderr + result.stdout
+
+
+def test_downgrade_base_leaves_only_the_version_table(engine: sa.Engine) -> None:
+    upgrade(engine)
+    downgrade(engine, "base")
+    assert sa.inspect(engine).get_table_names() == [VERSION_TABLE]
+    assert current_revision(engine) is None

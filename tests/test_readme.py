@@ -1,0 +1,63 @@
+"""The README tells the truth: its ER diagram matches the models, its commands are CI's."""
+
+import re
+
+from tests.cli import REPO_ROOT
+from vidpipe.db.models import Base
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def mermaid_diagram() -> str:
+    (block,) = re.findall(r"```mermaid\n(erDiagram\n.*?)```", README, flags=re.S)
+    return block
+
+
+def diagram_tables() -> dict[str, dict[str, set[str]]]:
+    """table -> column -> set of key marks (PK, FK)."""
+    tables: dict[str, dict[str, set[str]]] = {}
+    for name, body in re.findall(
+        r"^\s*(\w+) \{\n(.*?)^\s*\}", mermaid_diagram(), flags=re.S | re.M
+    ):
+        columns = {}
+        for line in body.strip().splitlines():
+            _type, column, *keys = line.split(maxsplit=2)
+            columns[column] = {k.strip() for k in keys[0].split(",")} if keys else set()
+        tables[name] = columns
+    return tables
+
+
+def test_diagram_has_every_table_column_and_key_of_the_models() -> None:
+    expected = {
+        table.name: {
+            column.name: {
+                mark
+                for mark, present in (("PK", column.primary_key), ("FK", bool(column.foreign_keys)))
+                if present
+            }
+            for column in table.columns
+        }
+        for table in Base.metadata.sorted_tables
+    }
+    assert diagram_tables() == expected
+
+
+def test_diagram_relationships_are_the_foreign_keys() -> None:
+    drawn = set(re.findall(r'^\s*(\w+) \|\|--o\{ (\w+) : "(\w+)"', mermaid_diagram(), flags=re.M))
+    expected = {
+        (fk.column.table.name, table.name, fk.parent.name)
+        for table in Base.metadata.sorted_tables
+        for fk in table.foreign_keys
+    }
+    assert drawn == expected
+
+
+def readme_commands() -> list[str]:
+    return re.findall(r"```sh\n(.*?)\n```", README, flags=re.S)[:2]
+
+
+def test_ci_runs_the_readmes_two_commands() -> None:
+    install, test = readme_commands()
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert install in ci
+    assert test in ci

@@ -12,6 +12,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.cli import REPO_ROOT, alembic
 from tests.databases import as_async, dialect_params, fresh_database
+from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from vidpipe.db import (
     VERSION_TABLE,
@@ -25,7 +26,6 @@ from vidpipe.db import (
 )
 from vidpipe.db.migrate import alembic_config
 
-HEAD = "vidpipe_0002"
 TABLES = {
     "manifests",
     "assets",
@@ -205,7 +205,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "zz_failing"
-down_revision = "vidpipe_0002"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -224,7 +224,7 @@ ORPHAN_REVISION = '''
 from alembic import op
 
 revision = "zz_orphan"
-down_revision = "vidpipe_0002"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -248,7 +248,7 @@ def script_with_extra_revision(tmp_path: Path, source: str) -> Path:
     shutil.copytree(
         REPO_ROOT / "migrations", location, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (location / "versions" / "zz_extra.py").write_text(source)
+    (location / "versions" / "zz_extra.py").write_text(source.replace("{head}", HEAD))
     return location
 
 

@@ -11,11 +11,11 @@ from sqlalchemy.pool import NullPool
 
 from tests.cli import alembic
 from tests.databases import fresh_database
+from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from vidpipe.db import VERSION_TABLE, create_engine, current_revision, downgrade, upgrade
 from vidpipe.db.models import Base
 
-HEAD = "vidpipe_0002"
 DDL_PREFIXES = ("CREATE", "ALTER", "DROP")
 
 

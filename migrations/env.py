@@ -23,7 +23,7 @@ from vidpipe.db.engine import (
     is_async_url,
     resolve_url,
 )
-from vidpipe.db.environment import configure_options, run_migrations
+from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -45,6 +45,7 @@ def run_offline() -> None:
     options = configure_options(url.get_dialect().name)
     context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options)
     with context.begin_transaction():
+        set_postgresql_timeouts(context)
         context.run_migrations()
 
 

@@ -4,6 +4,7 @@ Kept in the package (not in env.py) so the CLI, the programmatic API and the whe
 very same code, and so it can be tested and imported without Alembic's runtime context.
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,13 +13,18 @@ import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.engine import uses_real_sqlite_transactions
-from vidpipe.db.errors import ForeignKeyViolation
+from vidpipe.db.errors import ForeignKeyViolation, MigrationSettingError
 from vidpipe.db.models import Base
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
 VERSION_TABLE = "vidpipe_alembic_version"
 #: The branch label carried by the base revision, for hosts that fold vidpipe into their history.
 BRANCH_LABEL = "vidpipe"
+#: PostgreSQL timeouts for the migration transaction, so that a migration blocked behind an
+#: application's lock fails fast instead of queueing every later query behind it; override per
+#: run with ``-x lock_timeout=10s`` or ``config.attributes["lock_timeout"]``.
+POSTGRESQL_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "15min"}
+_DURATION = re.compile(r"\d+(ms|s|min|h)?")
 
 
 def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
@@ -57,9 +63,27 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
     with _sqlite_foreign_keys_off(connection) if sqlite else _nothing():
         context.configure(connection=connection, **options)
         with context.begin_transaction():
+            set_postgresql_timeouts(context)
             context.run_migrations()
             if sqlite:
                 check_sqlite_foreign_keys(connection)
+
+
+def set_postgresql_timeouts(context: EnvironmentContext) -> None:
+    """``SET LOCAL`` the migration's lock and statement timeouts (PostgreSQL only).
+
+    Local to the migration transaction, so a host's connection keeps its own settings.
+    """
+    if context.get_context().dialect.name != "postgresql":
+        return
+    overrides = context.get_x_argument(as_dictionary=True)
+    for name, default in POSTGRESQL_TIMEOUTS.items():
+        value = overrides.get(name) or context.config.attributes.get(name) or default
+        if not _DURATION.fullmatch(value):
+            raise MigrationSettingError(
+                f"{name}={value!r} is not a duration like 5s, 500ms, 15min or 0 (no limit)"
+            )
+        context.execute(f"SET LOCAL {name} = '{value}'")
 
 
 def check_sqlite_foreign_keys(connection: sa.Connection) -> None:

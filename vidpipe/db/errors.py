@@ -17,3 +17,7 @@ class DatabaseURLError(VidpipeDatabaseError, ValueError):
 
 class ForeignKeyViolation(VidpipeDatabaseError):
     """A migration left rows whose foreign keys point nowhere; it was rolled back."""
+
+
+class MigrationSettingError(VidpipeDatabaseError):
+    """A migration setting (``-x`` argument or config attribute) has a value that cannot work."""

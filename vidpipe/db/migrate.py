@@ -7,6 +7,7 @@ built here, not read from an alembic.ini.
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
@@ -46,7 +48,7 @@ def alembic_config(**attributes: Any) -> Config:
 
 def upgrade(bind: Bind = None, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: the newest)."""
-    _run(bind, lambda config: command.upgrade(config, revision))
+    _run(bind, _upgrade_command(revision))
 
 
 def downgrade(bind: Bind, revision: str) -> None:
@@ -58,17 +60,44 @@ async def upgrade_async(
     bind: "str | URL | AsyncEngine | AsyncConnection | None" = None, revision: str = "head"
 ) -> None:
     """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
-    await _run_async(bind, lambda config: command.upgrade(config, revision))
+    await _run_async(bind, _upgrade_command(revision))
 
 
 def current_revision(bind: Bind = None) -> str | None:
     """The revision the database is at, or None if vidpipe's revisions were never applied."""
     with _connection(bind) as connection:
-        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        heads = context.get_current_heads()
+        heads = _database_heads(connection)
     if len(heads) > 1:
         raise RuntimeError(f"{VERSION_TABLE} records several revisions: {', '.join(heads)}")
     return heads[0] if heads else None
+
+
+@cache
+def _code_heads() -> frozenset[str]:
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _database_heads(connection: sa.Connection) -> tuple[str, ...]:
+    began = not connection.in_transaction()
+    try:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_heads()
+    finally:
+        if began and connection.in_transaction():
+            connection.rollback()
+
+
+def _upgrade_command(revision: str) -> Callable[[Config], None]:
+    def run(config: Config) -> None:
+        # The start-up fast path: a database already at head costs one look at the version
+        # table, not a load of every revision file and a run of env.py.
+        at_head = revision in ("head", "heads") and set(
+            _database_heads(config.attributes["connection"])
+        ) == set(_code_heads())
+        if not at_head:
+            command.upgrade(config, revision)
+
+    return run
 
 
 def _run(bind: Bind, alembic_command: Callable[[Config], None]) -> None:

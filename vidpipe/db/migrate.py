@@ -7,7 +7,7 @@ built here, not read from an alembic.ini.
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,19 +48,21 @@ def alembic_config(**attributes: Any) -> Config:
 
 def upgrade(bind: Bind = None, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: the newest)."""
-    _run(bind, _upgrade_command(revision))
+    _run(bind, partial(_upgrade, revision=revision))
 
 
 def downgrade(bind: Bind, revision: str) -> None:
     """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table)."""
-    _run(bind, lambda config: command.downgrade(config, revision))
+    _run(
+        bind, lambda connection: command.downgrade(alembic_config(connection=connection), revision)
+    )
 
 
 async def upgrade_async(
     bind: "str | URL | AsyncEngine | AsyncConnection | None" = None, revision: str = "head"
 ) -> None:
     """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
-    await _run_async(bind, _upgrade_command(revision))
+    await _run_async(bind, partial(_upgrade, revision=revision))
 
 
 def current_revision(bind: Bind = None) -> str | None:
@@ -72,60 +74,63 @@ def current_revision(bind: Bind = None) -> str | None:
     return heads[0] if heads else None
 
 
+def _upgrade(connection: sa.Connection, revision: str) -> None:
+    # The start-up fast path: a database already at head costs one read of the version table,
+    # not a load of every revision file and a run of env.py.
+    if revision in ("head", "heads") and set(_database_heads(connection)) == _code_heads():
+        return
+    command.upgrade(alembic_config(connection=connection), revision)
+
+
 @cache
 def _code_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+_VERSION_ROWS = sa.select(sa.column("version_num")).select_from(sa.table(VERSION_TABLE))
+
+
 def _database_heads(connection: sa.Connection) -> tuple[str, ...]:
-    began = not connection.in_transaction()
-    try:
+    """The revisions in vidpipe's version table, leaving the connection as it was found."""
+    if connection.in_transaction():
+        # Inside the caller's transaction a failed SELECT would abort it (PostgreSQL): ask
+        # Alembic, which checks that the table exists first.
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_heads()
+    try:
+        return tuple(connection.execute(_VERSION_ROWS).scalars())
+    except sa.exc.DBAPIError:
+        connection.rollback()
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_heads()  # () if the table is missing, else the real error
     finally:
-        if began and connection.in_transaction():
+        if connection.in_transaction():
             connection.rollback()
 
 
-def _upgrade_command(revision: str) -> Callable[[Config], None]:
-    def run(config: Config) -> None:
-        # The start-up fast path: a database already at head costs one look at the version
-        # table, not a load of every revision file and a run of env.py.
-        at_head = revision in ("head", "heads") and set(
-            _database_heads(config.attributes["connection"])
-        ) == set(_code_heads())
-        if not at_head:
-            command.upgrade(config, revision)
-
-    return run
-
-
-def _run(bind: Bind, alembic_command: Callable[[Config], None]) -> None:
+def _run(bind: Bind, migrate: Callable[[sa.Connection], None]) -> None:
     if isinstance(bind, str | URL | None) and is_async_url(resolve_url(bind)):
-        asyncio.run(_run_async(bind, alembic_command))
+        asyncio.run(_run_async(bind, migrate))
         return
     with _connection(bind) as connection:
-        alembic_command(alembic_config(connection=connection))
+        migrate(connection)
 
 
 async def _run_async(
     bind: "str | URL | AsyncEngine | AsyncConnection | None",
-    alembic_command: Callable[[Config], None],
+    migrate: Callable[[sa.Connection], None],
 ) -> None:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-    def run(connection: sa.Connection) -> None:
-        alembic_command(alembic_config(connection=connection))
-
     if isinstance(bind, AsyncConnection):
-        await bind.run_sync(run)
+        await bind.run_sync(migrate)
         return
     engine = (
         bind if isinstance(bind, AsyncEngine) else create_async_engine(bind, poolclass=NullPool)
     )
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(run)
+            await connection.run_sync(migrate)
     finally:
         if engine is not bind:
             await engine.dispose()

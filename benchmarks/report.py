@@ -1,0 +1,39 @@
+"""One benchmark result, and the Markdown table they make."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """Ours against the best that could be done, both measured in the same run."""
+
+    benchmark: str
+    dialect: str
+    ours: str
+    ours_seconds: float
+    baseline: str
+    baseline_seconds: float
+    target: str = ""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_seconds / self.baseline_seconds
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | dialect | ours | baseline | ratio | target | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.benchmark} | {row.dialect} | {row.ours}: {_ms(row.ours_seconds)} | "
+            f"{row.baseline}: {_ms(row.baseline_seconds)} | {row.ratio:.2f}x | {row.target} | "
+            f"{row.note} |"
+        )
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"

@@ -43,10 +43,7 @@ def ensure_columns(table_name: str, *columns: sa.Column) -> None:
     For nullable columns without a server default: a plain ADD COLUMN that every dialect does
     without rewriting or scanning the table, however many rows it holds.
     """
-    inspector = _inspector()
-    present = (
-        set() if inspector is None else {c["name"] for c in inspector.get_columns(table_name)}
-    )
+    present = _column_names(table_name) or set()
     for column in columns:
         if column.name not in present:
             op.add_column(table_name, _column_to_add(column))
@@ -54,31 +51,37 @@ def ensure_columns(table_name: str, *columns: sa.Column) -> None:
 
 def drop_columns(table_name: str, *names: str) -> None:
     """Drop the named columns that exist (batch mode, so SQLite rebuilds the table)."""
-    inspector = _inspector()
-    present = (
-        set(names) if inspector is None else {c["name"] for c in inspector.get_columns(table_name)}
-    )
-    to_drop = [name for name in names if name in present]
+    present = _column_names(table_name)
+    to_drop = [name for name in names if present is None or name in present]
     if to_drop:
         with op.batch_alter_table(table_name) as batch:
             for name in to_drop:
                 batch.drop_column(name)
 
 
+def _column_names(table_name: str) -> set[str] | None:
+    """The table's column names, or None offline (where nothing can be inspected)."""
+    inspector = _inspector()
+    return None if inspector is None else {c["name"] for c in inspector.get_columns(table_name)}
+
+
+def _index_names(table_name: str) -> set[str] | None:
+    """The table's index names, or None offline."""
+    inspector = _inspector()
+    return None if inspector is None else {ix["name"] for ix in inspector.get_indexes(table_name)}
+
+
 def ensure_index(index: sa.Index) -> None:
     """Create ``index`` unless an index of that name already exists on its table."""
-    inspector = _inspector()
-    table_name = index.table.name
-    if inspector is None or index.name not in {
-        existing["name"] for existing in inspector.get_indexes(table_name)
-    }:
+    present = _index_names(index.table.name)
+    if present is None or index.name not in present:
         op.execute(CreateIndex(index))
 
 
 def drop_index(table_name: str, name: str) -> None:
     """Drop the named index if it exists."""
-    inspector = _inspector()
-    if inspector is None or name in {ix["name"] for ix in inspector.get_indexes(table_name)}:
+    present = _index_names(table_name)
+    if present is None or name in present:
         op.drop_index(name, table_name=table_name)
 
 

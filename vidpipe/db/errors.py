@@ -17,3 +17,15 @@ class DatabaseURLError(VidpipeDatabaseError, ValueError):
 
 class ForeignKeyViolation(VidpipeDatabaseError):
     """A migration left rows whose foreign keys point nowhere; it was rolled back."""
+
+
+class StoryboardError(VidpipeDatabaseError, ValueError):
+    """A storyboard cannot be stored or rebuilt; the message names the scene and field.
+
+    Raised before anything is written, or after the store's savepoint was rolled back: the
+    database is as it was.
+    """
+
+
+class UnknownProjectError(StoryboardError, LookupError):
+    """The storyboard's project does not exist (save it, or check the id, first)."""

@@ -5,7 +5,7 @@ very same code, and so it can be tested and imported without Alembic's runtime c
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +14,7 @@ from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.engine import uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation, MigrationSettingError
-from vidpipe.db.models import Base
+from vidpipe.db.models import ONLY_ON_DIALECT, Base
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
 VERSION_TABLE = "vidpipe_alembic_version"
@@ -34,12 +34,30 @@ def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> 
     return True
 
 
+def include_object_on(dialect_name: str) -> Callable[..., bool]:
+    """An ``include_object`` hook hiding model indexes that exist on other dialects only.
+
+    The GIN tag indexes are declared on the models but live only on PostgreSQL; without this,
+    autogenerate and ``alembic check`` would ask for them on SQLite and MariaDB.
+    """
+
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        if type_ != "index" or reflected:
+            return True
+        return obj.info.get(ONLY_ON_DIALECT, dialect_name) == dialect_name
+
+    return include_object
+
+
 def configure_options(dialect_name: str) -> dict[str, Any]:
     """The ``context.configure`` options vidpipe's revisions are written for, per dialect."""
     options: dict[str, Any] = {
         "target_metadata": Base.metadata,
         "version_table": VERSION_TABLE,
         "include_name": include_name,
+        "include_object": include_object_on(dialect_name),
         "compare_type": True,
     }
     if dialect_name == "sqlite":

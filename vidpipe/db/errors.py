@@ -21,3 +21,15 @@ class ForeignKeyViolation(VidpipeDatabaseError):
 
 class MigrationSettingError(VidpipeDatabaseError):
     """A migration setting (``-x`` argument or config attribute) has a value that cannot work."""
+
+
+class StoryboardError(VidpipeDatabaseError, ValueError):
+    """A storyboard cannot be stored or rebuilt; the message names the scene and field.
+
+    Raised before anything is written, or after the store's savepoint was rolled back: the
+    database is as it was.
+    """
+
+
+class UnknownProjectError(StoryboardError, LookupError):
+    """The storyboard's project does not exist (save it, or check the id, first)."""

@@ -37,6 +37,54 @@ def ensure_table(table: sa.Table) -> None:
             op.execute(CreateIndex(index))
 
 
+def ensure_columns(table_name: str, *columns: sa.Column) -> None:
+    """Add to an existing table the ``columns`` it lacks (offline: all of them).
+
+    For nullable columns without a server default: a plain ADD COLUMN that every dialect does
+    without rewriting or scanning the table, however many rows it holds.
+    """
+    present = _column_names(table_name) or set()
+    for column in columns:
+        if column.name not in present:
+            op.add_column(table_name, _column_to_add(column))
+
+
+def drop_columns(table_name: str, *names: str) -> None:
+    """Drop the named columns that exist (batch mode, so SQLite rebuilds the table)."""
+    present = _column_names(table_name)
+    to_drop = [name for name in names if present is None or name in present]
+    if to_drop:
+        with op.batch_alter_table(table_name) as batch:
+            for name in to_drop:
+                batch.drop_column(name)
+
+
+def _column_names(table_name: str) -> set[str] | None:
+    """The table's column names, or None offline (where nothing can be inspected)."""
+    inspector = _inspector()
+    return None if inspector is None else {c["name"] for c in inspector.get_columns(table_name)}
+
+
+def _index_names(table_name: str) -> set[str] | None:
+    """The table's index names, or None offline."""
+    inspector = _inspector()
+    return None if inspector is None else {ix["name"] for ix in inspector.get_indexes(table_name)}
+
+
+def ensure_index(index: sa.Index) -> None:
+    """Create ``index`` unless an index of that name already exists on its table."""
+    present = _index_names(index.table.name)
+    if present is None or index.name not in present:
+        op.execute(CreateIndex(index))
+
+
+def drop_index(table_name: str, name: str) -> None:
+    """Drop the named index if it exists."""
+    present = _index_names(table_name)
+    if present is None or name in present:
+        op.drop_index(name, table_name=table_name)
+
+
 def drop_tables(*names: str) -> None:
     """Drop the named tables that exist, in the order given (children before parents)."""
     for name in names:

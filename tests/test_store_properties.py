@@ -1,0 +1,220 @@
+"""Property-based tests of the store: any valid storyboard round-trips, any broken one is refused.
+
+Example counts are modest: every example runs against a real database, on three dialects.
+"""
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session
+
+from tests.storyboards import new_project, stored_rows
+from vidpipe.db import upgrade
+from vidpipe.db.errors import StoryboardError
+from vidpipe.db.store import load_storyboard, save_storyboard
+from vidpipe.schemas.storyboard import StoryboardOutput
+from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
+
+EXAMPLES = settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# Any text a model may write, except what no database stores (NUL, lone surrogates): the store
+# refuses those, which the broken-storyboard property covers.
+text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
+short = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=50)
+texts = st.lists(text, max_size=3)
+
+
+def optional(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.none() | strategy
+
+
+def fields(**strategies: st.SearchStrategy) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(strategies)
+
+
+style_guide = fields(visual_style=text, color_palette=text, camera_style=text)
+character = fields(name=text, physical_description=text, clothing_description=text)
+tag = st.sampled_from(["CHAR_01", "CHAR_02", "ENV_01", "PROP_07"]) | text
+placement = fields(
+    asset_tag=tag,
+    role=text,
+    position=text,
+    action=optional(text),
+    expression=optional(text),
+    wardrobe_note=optional(text),
+)
+dialogue_line = fields(
+    speaker_tag=tag,
+    speaker_name=text,
+    line=text,
+    delivery=optional(text),
+    timing=text,
+    emphasis=optional(texts),
+)
+sfx = fields(effect=text, trigger=text, timing=text, volume=text)
+ambient = fields(
+    base_layer=text, environmental=optional(text), weather=optional(text), time_cues=optional(text)
+)
+music = fields(style=text, mood=text, tempo=text, instruments=optional(texts), transition=text)
+continuity = fields(carries_from_previous=texts, new_in_this_scene=texts, cuts_from_previous=texts)
+
+
+def base_scene(index: int) -> st.SearchStrategy[dict[str, Any]]:
+    return fields(
+        scene_index=st.just(index),
+        scene_description=text,
+        key_details=texts,
+        start_frame_prompt=text,
+        end_frame_prompt=text,
+        video_motion_prompt=text,
+        transition_notes=text,
+    )
+
+
+def enhanced_scene(index: int) -> st.SearchStrategy[dict[str, Any]]:
+    scene_manifest = fields(
+        scene_index=st.just(index),
+        composition=fields(shot_type=short, camera_movement=short, focal_point=text),
+        placements=st.lists(placement, max_size=3),
+        continuity_notes=optional(text),
+        new_asset_declarations=optional(
+            st.lists(fields(name=text, type=text, description=text), max_size=2)
+        ),
+    )
+    audio_manifest = fields(
+        scene_index=st.just(index),
+        dialogue_lines=st.lists(dialogue_line, max_size=3),
+        sfx=st.lists(sfx, max_size=2),
+        ambient=optional(ambient),
+        music=optional(music),
+        audio_continuity=optional(continuity),
+    )
+    return st.tuples(base_scene(index), scene_manifest, audio_manifest).map(
+        lambda parts: {**parts[0], "scene_manifest": parts[1], "audio_manifest": parts[2]}
+    )
+
+
+# Distinct scene indexes in playing order, anywhere in the 32-bit column's range.
+scene_indexes = st.lists(
+    st.integers(min_value=0, max_value=2**31 - 1), unique=True, max_size=4
+).map(sorted)
+
+
+@st.composite
+def storyboards(draw: st.DrawFn, enhanced: bool, min_scenes: int = 0) -> dict[str, Any]:
+    make_scene = enhanced_scene if enhanced else base_scene
+    indexes = draw(scene_indexes.filter(lambda found: len(found) >= min_scenes))
+    return {
+        "style_guide": draw(style_guide),
+        "characters": draw(st.lists(character, max_size=2)),
+        "scenes": [draw(make_scene(index)) for index in indexes],
+    }
+
+
+any_storyboard = st.one_of(
+    storyboards(enhanced=False).map(StoryboardOutput.model_validate),
+    storyboards(enhanced=True).map(EnhancedStoryboardOutput.model_validate),
+)
+
+
+@pytest.fixture
+def migrated(engine: sa.Engine) -> Iterator[sa.Engine]:
+    upgrade(engine)
+    yield engine
+
+
+@EXAMPLES
+@given(storyboard=any_storyboard)
+def test_any_valid_storyboard_loads_back_equal(
+    migrated: sa.Engine, storyboard: StoryboardOutput | EnhancedStoryboardOutput
+) -> None:
+    with Session(migrated) as session:
+        project_id = new_project(session)
+        save_storyboard(session, project_id, storyboard)
+        session.commit()
+    with Session(migrated) as session:
+        assert load_storyboard(session, project_id) == storyboard
+
+
+def breakages(payload: dict[str, Any]) -> st.SearchStrategy[tuple[str, str, dict[str, Any]]]:
+    """(what, where the error must point, broken copy) for a payload with two or more scenes."""
+    last = len(payload["scenes"]) - 1
+
+    def broken(change: Any) -> dict[str, Any]:
+        copied = copy.deepcopy(payload)
+        change(copied["scenes"])
+        return copied
+
+    def duplicate(scenes: list) -> None:
+        for part in (scenes[last], scenes[last]["scene_manifest"], scenes[last]["audio_manifest"]):
+            part["scene_index"] = scenes[0]["scene_index"]
+
+    def mismatch(field: str) -> Any:
+        return lambda scenes: scenes[last][field].update(
+            scene_index=scenes[last]["scene_index"] + 1
+        )
+
+    def drop(scenes: list) -> None:
+        del scenes[last]["audio_manifest"]["dialogue_lines"][:]
+        del scenes[last]["scene_manifest"]["composition"]["focal_point"]
+
+    def nul(scenes: list) -> None:
+        scenes[last]["video_motion_prompt"] += "\x00"
+
+    def not_a_list(scenes: list) -> None:
+        scenes[last]["key_details"] = "one detail"
+
+    return st.sampled_from(
+        [
+            ("duplicate scene_index", f"scenes[{last}].scene_index", broken(duplicate)),
+            (
+                "scene manifest index",
+                "scene_manifest.scene_index",
+                broken(mismatch("scene_manifest")),
+            ),
+            (
+                "audio manifest index",
+                "audio_manifest.scene_index",
+                broken(mismatch("audio_manifest")),
+            ),
+            ("missing field", "scene_manifest.composition.focal_point", broken(drop)),
+            ("NUL", f"scenes[{last}].video_motion_prompt", broken(nul)),
+            ("wrong type", "key_details", broken(not_a_list)),
+        ]
+    )
+
+
+# The index must leave room for +1 in the manifest mismatch.
+broken_storyboards = (
+    storyboards(enhanced=True, min_scenes=2)
+    .filter(lambda payload: payload["scenes"][-1]["scene_index"] < 2**31 - 1)
+    .flatmap(breakages)
+)
+
+
+@EXAMPLES
+@given(case=broken_storyboards)
+def test_any_broken_storyboard_is_refused_naming_scene_and_field_and_writes_nothing(
+    migrated: sa.Engine, case: tuple[str, str, dict[str, Any]]
+) -> None:
+    _what, where, payload = case
+    last = len(payload["scenes"]) - 1
+    with Session(migrated) as session:
+        project_id = new_project(session)
+        session.commit()
+        before = stored_rows(session)
+        with pytest.raises(StoryboardError) as raised:
+            save_storyboard(session, project_id, payload, schema=EnhancedStoryboardOutput)
+        session.commit()
+        assert f"scenes[{last}]" in str(raised.value)
+        assert where in str(raised.value)
+        assert stored_rows(session) == before

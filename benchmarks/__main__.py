@@ -14,11 +14,12 @@ import sqlalchemy
 
 from benchmarks.migrations import cold_upgrade, startup_check, upgrade_grown_database
 from benchmarks.report import Row, markdown
+from benchmarks.storyboards import find_asset, save_storyboards
 from tests.databases import fresh_database, server_unreachable
 
 SIZES = {
-    "full": {"calls": 200, "repeat": 3, "scenes": 1_000_000},
-    "tiny": {"calls": 3, "repeat": 1, "scenes": 2_000},
+    "full": {"calls": 200, "repeat": 3, "scenes": 1_000_000, "projects": 200, "manifests": 100_000},
+    "tiny": {"calls": 3, "repeat": 1, "scenes": 2_000, "projects": 3, "manifests": 200},
 }
 
 
@@ -36,12 +37,16 @@ def main() -> None:
             reason = server_unreachable(dialect)
             if reason:
                 raise SystemExit(f"cannot benchmark {reason}")
+            with fresh_database(dialect, workdir / f"save-{dialect}") as url:
+                rows.extend(save_storyboards(url, dialect, size["projects"], size["repeat"]))
             with fresh_database(dialect, workdir / f"startup-{dialect}") as url:
                 rows.append(startup_check(url, dialect, size["calls"]))
             rows.append(cold_upgrade(dialect, workdir / dialect, size["repeat"]))
             rows.append(
                 upgrade_grown_database(dialect, workdir / dialect, size["scenes"], size["repeat"])
             )
+            with fresh_database(dialect, workdir / f"find-{dialect}") as url:
+                rows.append(find_asset(url, dialect, size["manifests"], size["repeat"] * 5))
     machine = platform.processor() or platform.machine()
     print(
         f"{datetime.date.today()}, {machine}, {os.cpu_count()} cores, Python "

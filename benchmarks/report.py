@@ -12,13 +12,15 @@ class Row:
     ours: str
     ours_seconds: float
     baseline: str
-    baseline_seconds: float
+    baseline_seconds: float | None
     target: str = ""
     note: str = ""
 
     @property
-    def ratio(self) -> float:
-        return self.ours_seconds / self.baseline_seconds
+    def ratio(self) -> str:
+        if self.baseline_seconds is None:
+            return "—"
+        return f"{self.ours_seconds / self.baseline_seconds:.2f}x"
 
 
 def markdown(rows: list[Row]) -> str:
@@ -27,10 +29,14 @@ def markdown(rows: list[Row]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
+        baseline = (
+            f"{row.baseline}: {_ms(row.baseline_seconds)}"
+            if row.baseline_seconds is not None
+            else "—"
+        )
         lines.append(
             f"| {row.benchmark} | {row.dialect} | {row.ours}: {_ms(row.ours_seconds)} | "
-            f"{row.baseline}: {_ms(row.baseline_seconds)} | {row.ratio:.2f}x | {row.target} | "
-            f"{row.note} |"
+            f"{baseline} | {row.ratio} | {row.target} | {row.note} |"
         )
     return "\n".join(lines)
 

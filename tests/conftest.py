@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from pytest_alembic import Config as PytestAlembicConfig
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from tests.databases import dialect_params, fresh_database, server_unreachable
-from vidpipe.db import create_engine
+from vidpipe.db import create_engine, upgrade
 from vidpipe.db.migrate import alembic_config as vidpipe_alembic_config
 
 REQUIRE_ALL_DIALECTS = os.environ.get("VIDPIPE_REQUIRE_ALL_DIALECTS") == "1"
@@ -44,6 +45,14 @@ def engine(database_url: sa.URL) -> Iterator[sa.Engine]:
     engine = create_engine(database_url, poolclass=NullPool)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def session(engine: sa.Engine) -> Iterator[Session]:
+    """An ORM session on a database upgraded to head."""
+    upgrade(engine)
+    with Session(engine) as session:
+        yield session
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,13 +29,6 @@ from vidpipe.db.store import (
     scenes_with_speaker,
 )
 from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
-
-
-@pytest.fixture
-def session(engine: sa.Engine) -> Iterator[Session]:
-    upgrade(engine)
-    with Session(engine) as session:
-        yield session
 
 
 @pytest.mark.parametrize("make", [base_storyboard, enhanced_storyboard])

@@ -14,11 +14,13 @@ Every function takes a sync ``Session`` and works inside its transaction without
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -53,6 +55,8 @@ AUDIO_JSON_COLUMNS = (
     "audio_continuity_json",
 )
 
+_BATCH_KEY = "vidpipe.storyboard_batch"
+_projects = Project.__table__
 _scenes = Scene.__table__
 _manifests = SceneManifest.__table__
 _audio = SceneAudioManifest.__table__
@@ -79,41 +83,39 @@ def save_storyboard(
     the project's old storyboard rows are deleted and the new ones inserted in bulk (one
     executemany per table). Any problem raises :class:`StoryboardError` naming the scene and
     field, and leaves the database as it was. Returns the validated storyboard.
-    """
-    model = _validated(storyboard, schema)
-    data = model.model_dump(mode="json")
-    _check_storable(data)
-    _check_scene_indexes(model)
-    enhanced = isinstance(model, EnhancedStoryboardOutput)
-    scene_rows, manifest_rows, audio_rows = _rows(project_id, data["scenes"], enhanced)
 
-    session.flush()  # a project added but not yet flushed must be visible to the UPDATE below
+    Inside :func:`storyboard_batch` the writes wait for the end of the batch, where every
+    storyboard saved in it is written together.
+    """
+    prepared = _prepare(project_id, storyboard, schema)
+    pending = session.info.get(_BATCH_KEY)
+    if pending is None:
+        _write(session, [prepared])
+    else:
+        pending[project_id] = prepared  # saved twice in one batch: the later one wins
+    return prepared.model
+
+
+@contextmanager
+def storyboard_batch(session: Session) -> Iterator[None]:
+    """Defer the writes of every ``save_storyboard`` in the block to its end, then do them at once.
+
+    Saving many storyboards (a backfill, a regeneration of many projects) then costs one UPDATE,
+    three DELETEs and three INSERT executemanys in all, instead of that many per storyboard.
+    Validation errors still raise at the ``save_storyboard`` call; database errors (an unknown
+    project, scenes whose keyframes block a replacement) raise when the block ends, and then
+    nothing of the batch is written. An exception inside the block discards the batch.
+    """
+    if _BATCH_KEY in session.info:
+        raise StoryboardError("storyboard_batch blocks cannot be nested")
+    pending: dict[uuid.UUID, _Prepared] = {}
+    session.info[_BATCH_KEY] = pending
     try:
-        with session.begin_nested():
-            updated = session.execute(
-                sa.update(Project)
-                .where(Project.id == project_id)
-                .values(
-                    style_guide=data["style_guide"],
-                    characters=data["characters"],
-                    storyboard_kind=KINDS[type(model)],
-                    storyboard_raw=data,
-                )
-            )
-            if updated.rowcount == 0:
-                raise UnknownProjectError(f"No project with id {project_id}: nothing was saved")
-            for model_class in (SceneAudioManifest, SceneManifest, Scene):
-                session.execute(sa.delete(model_class).where(model_class.project_id == project_id))
-            for table, rows in (
-                (_scenes, scene_rows),
-                (_manifests, manifest_rows),
-                (_audio, audio_rows),
-            ):
-                if rows:
-                    session.execute(sa.insert(table), rows)
-    except IntegrityError as exc:
-        raise _explain_integrity_error(session, project_id, exc) from exc
-    return model
+        yield
+    finally:
+        del session.info[_BATCH_KEY]
+    if pending:
+        _write(session, list(pending.values()))
 
 
 def load_storyboard(session: Session, project_id: uuid.UUID) -> Storyboard | None:
@@ -164,23 +166,147 @@ def load_storyboard(session: Session, project_id: uuid.UUID) -> Storyboard | Non
 def scenes_with_asset(
     session: Session, asset_tag: str, project_id: uuid.UUID | None = None
 ) -> list[SceneKey]:
-    """The scenes whose manifest places ``asset_tag``, optionally within one project."""
+    """The scenes whose manifest places ``asset_tag``, optionally within one project, sorted."""
     return _scenes_with_tag(session, _manifests.c.asset_tags, asset_tag, project_id)
 
 
 def scenes_with_speaker(
     session: Session, speaker_tag: str, project_id: uuid.UUID | None = None
 ) -> list[SceneKey]:
-    """The scenes in which ``speaker_tag`` speaks a line, optionally within one project."""
+    """The scenes in which ``speaker_tag`` speaks a line, optionally within one project, sorted."""
     return _scenes_with_tag(session, _audio.c.speaker_tags, speaker_tag, project_id)
+
+
+class _Prepared(NamedTuple):
+    """A validated storyboard and the rows that store it."""
+
+    project_id: uuid.UUID
+    model: Storyboard
+    project_values: dict[str, Any]
+    scene_rows: list[dict[str, Any]]
+    manifest_rows: list[dict[str, Any]]
+    audio_rows: list[dict[str, Any]]
+
+
+def _prepare(
+    project_id: uuid.UUID,
+    storyboard: Storyboard | Mapping[str, Any] | str | bytes,
+    schema: StoryboardSchema | None,
+) -> _Prepared:
+    """Validate and check the storyboard and compute its rows; touches no database."""
+    model = _validated(storyboard, schema)
+    data = model.model_dump(mode="json")
+    _check_storable(model)
+    _check_scene_indexes(model)
+    enhanced = isinstance(model, EnhancedStoryboardOutput)
+    project_values = {
+        "project_key": project_id,
+        "style_guide": data["style_guide"],
+        "characters": data["characters"],
+        "storyboard_kind": KINDS[type(model)],
+        "storyboard_raw": data,
+    }
+    return _Prepared(
+        project_id, model, project_values, *_rows(project_id, data["scenes"], enhanced)
+    )
+
+
+def _write(session: Session, storyboards: list[_Prepared]) -> None:
+    """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT."""
+    session.flush()  # projects added but not yet flushed must be visible below
+    project_ids = [prepared.project_id for prepared in storyboards]
+    try:
+        with session.begin_nested():
+            connection = session.connection()
+            found = set(
+                connection.scalars(sa.select(_projects.c.id).where(_projects.c.id.in_(project_ids)))
+            )
+            missing = [str(project_id) for project_id in project_ids if project_id not in found]
+            if missing:
+                raise UnknownProjectError(
+                    f"No project with id {', '.join(missing)}: nothing was saved"
+                )
+            _update_projects(connection, [prepared.project_values for prepared in storyboards])
+            for table in (_audio, _manifests, _scenes):
+                connection.execute(sa.delete(table).where(table.c.project_id.in_(project_ids)))
+            for table, rows in (
+                (_scenes, [row for p in storyboards for row in p.scene_rows]),
+                (_manifests, [row for p in storyboards for row in p.manifest_rows]),
+                (_audio, [row for p in storyboards for row in p.audio_rows]),
+            ):
+                if rows:
+                    _insert_many(connection, table, rows)
+    except IntegrityError as exc:
+        raise _explain_integrity_error(session, project_ids, exc) from exc
+    _expire_projects(session, set(project_ids))
+
+
+def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    names = list(rows[0])
+    statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
+    _executemany(connection, statement, {name: table.c[name] for name in names}, rows)
+
+
+def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    names = [name for name in rows[0] if name != "project_key"]
+    statement = (
+        sa.update(_projects)
+        .where(_projects.c.id == sa.bindparam("project_key"))
+        .values({name: sa.bindparam(name) for name in names})
+    )
+    columns = {"project_key": _projects.c.id, **{name: _projects.c[name] for name in names}}
+    _executemany(connection, statement, columns, rows)
+
+
+def _executemany(
+    connection: sa.Connection,
+    statement: sa.Executable,
+    columns: dict[str, sa.Column],
+    rows: list[dict[str, Any]],
+) -> None:
+    """One driver-level executemany, values converted by SQLAlchemy's own type processors.
+
+    Core's per-row parameter handling cost more than the database's work for these rows; the
+    processors (UUID, JSON, booleans, per dialect) are looked up once per column instead.
+    """
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    names = compiled.positiontup if compiled.positional else list(columns)
+    processors = [
+        (name, columns[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in names or []
+    ]
+    converted = [
+        [process(row[name]) if process else row[name] for name, process in processors]
+        for row in rows
+    ]
+    if compiled.positional:
+        connection.exec_driver_sql(compiled.string, [tuple(values) for values in converted])
+    else:
+        connection.exec_driver_sql(
+            compiled.string, [dict(zip(names, values, strict=True)) for values in converted]
+        )
+
+
+def _expire_projects(session: Session, project_ids: set[uuid.UUID]) -> None:
+    """Loaded Project objects re-read the columns the store changed behind the ORM's back."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Project) and obj.id in project_ids:
+            session.expire(obj, ["style_guide", "characters", "storyboard_kind", "storyboard_raw"])
 
 
 def _validated(
     storyboard: Storyboard | Mapping[str, Any] | str | bytes, schema: StoryboardSchema | None
 ) -> Storyboard:
-    """The storyboard validated afresh: a model may have been changed since it was built."""
+    """The storyboard as a model of its schema: raw output is validated, a model is taken as is.
+
+    A model instance is trusted as Pydantic itself trusts one (its default is never to
+    revalidate instances): revalidating every saved storyboard cost more than writing it.
+    """
     if isinstance(storyboard, BaseModel):
-        schema = schema or type(storyboard)
+        if schema in (None, type(storyboard)) and type(storyboard) in KINDS:
+            return storyboard  # type: ignore[return-value]
+        schema = schema or type(storyboard)  # type: ignore[assignment]
         payload: Any = storyboard.model_dump()
     else:
         payload = storyboard
@@ -223,8 +349,21 @@ def _path(loc: Iterable[int | str], payload: Any) -> str:
     return text or "storyboard"
 
 
-def _check_storable(data: Any, path: str = "") -> None:
-    """Refuse text that some dialect cannot store, the same way on every dialect."""
+def _check_storable(model: Storyboard) -> None:
+    """Refuse text that some dialect cannot store, the same way on every dialect.
+
+    One pass of pydantic-core's serializer first: it writes NUL as \\u0000 and fails on a lone
+    surrogate, so a storyboard with neither (nearly all) skips the walk that names the field.
+    """
+    try:
+        suspect = "\\u0000" in model.model_dump_json()
+    except PydanticSerializationError:
+        suspect = True
+    if suspect:
+        _find_unstorable(model.model_dump(mode="json"), "")
+
+
+def _find_unstorable(data: Any, path: str) -> None:
     if isinstance(data, str):
         if UNSTORABLE_CHARACTERS.search(data):
             raise StoryboardError(
@@ -233,10 +372,10 @@ def _check_storable(data: Any, path: str = "") -> None:
             )
     elif isinstance(data, dict):
         for key, value in data.items():
-            _check_storable(value, f"{path}.{key}" if path else key)
+            _find_unstorable(value, f"{path}.{key}" if path else key)
     elif isinstance(data, list):
         for position, value in enumerate(data):
-            _check_storable(value, f"{path}[{position}]")
+            _find_unstorable(value, f"{path}[{position}]")
 
 
 def _check_scene_indexes(model: Storyboard) -> None:
@@ -374,26 +513,32 @@ def _scene_from_row(row: sa.Row, enhanced: bool, project_id: uuid.UUID) -> dict[
 
 
 def _explain_integrity_error(
-    session: Session, project_id: uuid.UUID, exc: IntegrityError
+    session: Session, project_ids: list[uuid.UUID], exc: IntegrityError
 ) -> StoryboardError | IntegrityError:
-    """Name the scenes whose keyframes or clips kept the old storyboard from being replaced."""
-    in_use = session.scalars(
-        sa.select(Scene.scene_index)
+    """Name the scenes whose keyframes or clips kept an old storyboard from being replaced."""
+    in_use = session.execute(
+        sa.select(Scene.project_id, Scene.scene_index)
         .where(
-            Scene.project_id == project_id,
+            Scene.project_id.in_(project_ids),
             sa.or_(
                 sa.exists().where(Keyframe.scene_id == Scene.id),
                 sa.exists().where(VideoClip.scene_id == Scene.id),
             ),
         )
-        .order_by(Scene.scene_index)
+        .order_by(Scene.project_id, Scene.scene_index)
     ).all()
     if not in_use:
         return exc
+    by_project: dict[uuid.UUID, list[str]] = {}
+    for project_id, scene_index in in_use:
+        by_project.setdefault(project_id, []).append(str(scene_index))
+    described = "; ".join(
+        f"project {project_id}'s stored scenes {', '.join(indexes)}"
+        for project_id, indexes in by_project.items()
+    )
     return StoryboardError(
-        f"Project {project_id}'s stored scenes {', '.join(map(str, in_use))} have keyframes or "
-        "video clips, which belong to the old storyboard: delete them (and their files) before "
-        "saving a new storyboard; nothing was saved"
+        f"{described} have keyframes or video clips, which belong to the old storyboard: "
+        "delete them (and their files) before saving a new storyboard; nothing was saved"
     )
 
 
@@ -406,8 +551,9 @@ def _scenes_with_tag(
     )
     if project_id is not None:
         query = query.where(table.c.project_id == project_id)
-    rows = session.execute(query.order_by(table.c.project_id, table.c.scene_index))
-    return [SceneKey(*row) for row in rows]
+    # Sorted here, not by the database: MariaDB orders native UUIDs by their time fields, so
+    # ORDER BY would give each dialect its own order.
+    return sorted(SceneKey(*row) for row in session.execute(query))
 
 
 def _contains_tag(dialect: str, column: sa.Column, tag: str) -> sa.ColumnElement[bool]:

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
+from vidpipe.db.adoption import refuse_foreign_tables
 from vidpipe.db.engine import uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation
 from vidpipe.db.models import Base
@@ -57,9 +58,19 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
     with _sqlite_foreign_keys_off(connection) if sqlite else _nothing():
         context.configure(connection=connection, **options)
         with context.begin_transaction():
+            if _adopting(context):
+                # Before any DDL, the version table's included: on MariaDB DDL commits itself.
+                refuse_foreign_tables(connection, Base.metadata.sorted_tables)
             context.run_migrations()
             if sqlite:
                 check_sqlite_foreign_keys(connection)
+
+
+def _adopting(context: EnvironmentContext) -> bool:
+    """Whether this run moves a database that has no vidpipe revision yet (``check`` does not)."""
+    migration_context = context.get_context()
+    moving = migration_context.opts.get("destination_rev") is not None
+    return moving and not migration_context.get_current_heads()
 
 
 def check_sqlite_foreign_keys(connection: sa.Connection) -> None:

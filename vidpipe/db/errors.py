@@ -17,3 +17,7 @@ class DatabaseURLError(VidpipeDatabaseError, ValueError):
 
 class ForeignKeyViolation(VidpipeDatabaseError):
     """A migration left rows whose foreign keys point nowhere; it was rolled back."""
+
+
+class NotAVidpipeDatabase(VidpipeDatabaseError):
+    """Tables with vidpipe's names hold something else; nothing was changed."""

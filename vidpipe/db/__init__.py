@@ -5,7 +5,12 @@ Importing this package connects to nothing; engines are made when asked for.
 
 from vidpipe.db.engine import create_async_engine, create_engine
 from vidpipe.db.environment import BRANCH_LABEL, VERSION_TABLE
-from vidpipe.db.errors import DatabaseURLError, ForeignKeyViolation, VidpipeDatabaseError
+from vidpipe.db.errors import (
+    DatabaseURLError,
+    ForeignKeyViolation,
+    NotAVidpipeDatabase,
+    VidpipeDatabaseError,
+)
 from vidpipe.db.migrate import current_revision, downgrade, upgrade, upgrade_async
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "VERSION_TABLE",
     "DatabaseURLError",
     "ForeignKeyViolation",
+    "NotAVidpipeDatabase",
     "VidpipeDatabaseError",
     "create_async_engine",
     "create_engine",

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.pool import NullPool
 
+from tests.cli import REPO_ROOT
 from tests.databases import as_async, dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, create_async_engine, create_engine, upgrade, upgrade_async
@@ -72,19 +73,19 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-import host_models
 import vidpipe.db.host
 import vidpipe.db.models
+from host_models import Base
 
 url = sa.make_url(os.environ["HOST_DATABASE_URL"])
 if context.config.get_main_option("vidpipe_mode") == "A":
     options = dict(
-        target_metadata=host_models.Base.metadata,
+        target_metadata=Base.metadata,
         include_name=vidpipe.db.host.include_name,  # Mode A
     )
 else:
     options = dict(
-        target_metadata=[host_models.Base.metadata, vidpipe.db.models.metadata],  # Mode B
+        target_metadata=[Base.metadata, vidpipe.db.models.metadata],  # Mode B
     )
 
 
@@ -225,3 +226,13 @@ def test_without_the_filter_the_hosts_check_sees_vidpipe_as_drift(
     assert result.returncode != 0
     assert "remove_table" in result.stdout + result.stderr
     assert "scene_manifests" in result.stdout + result.stderr
+
+
+def test_the_readme_shows_the_lines_this_host_runs() -> None:
+    def squeezed(lines: list[str]) -> set[str]:
+        return {" ".join(line.split()) for line in lines}
+
+    marked = [line for line in HOST_ENV.splitlines() if line.endswith(("# Mode A", "# Mode B"))]
+    readme = (REPO_ROOT / "README.md").read_text().splitlines()
+    assert len(marked) == 2
+    assert squeezed(marked) <= squeezed(readme)

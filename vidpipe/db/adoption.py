@@ -22,7 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from vidpipe.db.errors import NotAVidpipeDatabase
 
 #: For each kind of column vidpipe declares, the reflected types an older vidpipe may have left
-#: there. First match wins: Boolean before Integer, JSON and Uuid before String.
+#: there. The first kind the declared type is an instance of decides.
 _COMPATIBLE: tuple[tuple[type[sa.types.TypeEngine], tuple[type[sa.types.TypeEngine], ...]], ...] = (
     (sa.Boolean, (sa.Boolean, sa.Integer)),  # INTEGER DEFAULT 0, TINYINT(1)
     (sa.Uuid, (sa.Uuid, sa.String)),  # CHAR(32) or TEXT hex on SQLite

@@ -5,6 +5,7 @@ exists so that an installed wheel can be upgraded without an alembic.ini. Errors
 """
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line, no traceback: the message says what was found and what to do.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"vidpipe-db: error: {first_line}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # `vidpipe-db sql | head`: the reader left; say nothing more (Python's documented idiom).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
 

@@ -9,6 +9,7 @@ from vidpipe.db.errors import (
     DatabaseURLError,
     ForeignKeyViolation,
     MigrationSettingError,
+    NotAVidpipeDatabase,
     VidpipeDatabaseError,
 )
 from vidpipe.db.migrate import current_revision, downgrade, upgrade, upgrade_async
@@ -19,6 +20,7 @@ __all__ = [
     "DatabaseURLError",
     "ForeignKeyViolation",
     "MigrationSettingError",
+    "NotAVidpipeDatabase",
     "VidpipeDatabaseError",
     "create_async_engine",
     "create_engine",

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
+from vidpipe.db.adoption import refuse_foreign_tables
 from vidpipe.db.engine import uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation, MigrationSettingError
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
@@ -82,6 +83,9 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
         context.configure(connection=connection, **options)
         with context.begin_transaction():
             set_postgresql_timeouts(context)
+            if _adopting(context):
+                # Before any DDL, the version table's included: on MariaDB DDL commits itself.
+                refuse_foreign_tables(connection, Base.metadata.sorted_tables)
             context.run_migrations()
             if sqlite:
                 check_sqlite_foreign_keys(connection)
@@ -102,6 +106,13 @@ def set_postgresql_timeouts(context: EnvironmentContext) -> None:
                 f"{name}={value!r} is not a duration like 5s, 500ms, 15min or 0 (no limit)"
             )
         context.execute(f"SET LOCAL {name} = '{value}'")
+
+
+def _adopting(context: EnvironmentContext) -> bool:
+    """Whether this run moves a database that has no vidpipe revision yet (``check`` does not)."""
+    migration_context = context.get_context()
+    moving = migration_context.opts.get("destination_rev") is not None
+    return moving and not migration_context.get_current_heads()
 
 
 def check_sqlite_foreign_keys(connection: sa.Connection) -> None:

@@ -33,3 +33,7 @@ class StoryboardError(VidpipeDatabaseError, ValueError):
 
 class UnknownProjectError(StoryboardError, LookupError):
     """The storyboard's project does not exist (save it, or check the id, first)."""
+
+
+class NotAVidpipeDatabase(VidpipeDatabaseError):
+    """Tables with vidpipe's names hold something else; nothing was changed."""

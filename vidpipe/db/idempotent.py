@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from vidpipe.db.adoption import normalise_columns, refuse_foreign_tables
+
 
 def _inspector() -> sa.Inspector | None:
     return None if context.is_offline_mode() else sa.inspect(op.get_bind())
@@ -20,13 +22,17 @@ def table_exists(name: str) -> bool:
 
 
 def ensure_table(table: sa.Table) -> None:
-    """Create ``table`` and its indexes, or add the columns and indexes it lacks."""
+    """Create ``table`` and its indexes, or adopt it: add what it lacks, normalise its columns.
+
+    A table with this name that vidpipe did not build is refused before anything changes.
+    """
     inspector = _inspector()
     if inspector is None or not inspector.has_table(table.name):
         op.execute(CreateTable(table))
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
             op.execute(CreateIndex(index))
         return
+    refuse_foreign_tables(op.get_bind(), [table])
     present = {column["name"] for column in inspector.get_columns(table.name)}
     for column in table.columns:
         if column.name not in present:
@@ -35,6 +41,7 @@ def ensure_table(table: sa.Table) -> None:
     for index in table.indexes:
         if index.name not in indexed:
             op.execute(CreateIndex(index))
+    normalise_columns(table)
 
 
 def ensure_columns(table_name: str, *columns: sa.Column) -> None:

@@ -1,0 +1,157 @@
+"""Adopting tables that a vidpipe from before Alembic built: refuse strangers, normalise the rest.
+
+Those backends ran ``create_all`` and then hand-written ``ALTER TABLE ... ADD COLUMN`` whose
+declarations were looser than a fresh table's (``TEXT`` for UUID references, ``REAL``,
+``INTEGER DEFAULT 0`` for booleans, nullable counters); PostgreSQL databases built that way hold
+``JSON`` where vidpipe now keeps ``JSONB``. Alembic's own comparison (what ``alembic check``
+runs) finds those differences, and exactly those are normalised, so a later check finds nothing.
+A table that needs nothing is never rewritten.
+
+Anything else with vidpipe's table names is not a vidpipe table: it is refused, before any DDL,
+because on MariaDB a DDL statement commits itself and could not be taken back.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from vidpipe.db.errors import NotAVidpipeDatabase
+
+#: For each kind of column vidpipe declares, the reflected types an older vidpipe may have left
+#: there. The first kind the declared type is an instance of decides.
+_COMPATIBLE: tuple[tuple[type[sa.types.TypeEngine], tuple[type[sa.types.TypeEngine], ...]], ...] = (
+    (sa.Boolean, (sa.Boolean, sa.Integer)),  # INTEGER DEFAULT 0, TINYINT(1)
+    (sa.Uuid, (sa.Uuid, sa.String)),  # CHAR(32) or TEXT hex on SQLite
+    (sa.JSON, (sa.JSON, sa.String)),  # TEXT on SQLite; MariaDB reflects JSON as LONGTEXT
+    (sa.Integer, (sa.Integer,)),
+    (sa.Float, (sa.Float, sa.Numeric)),  # REAL, DOUBLE PRECISION
+    (sa.DateTime, (sa.DateTime,)),
+    (sa.LargeBinary, (sa.LargeBinary,)),
+    (sa.String, (sa.String,)),
+)
+
+
+def refuse_foreign_tables(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
+    """Raise :class:`NotAVidpipeDatabase` if any existing table of ``tables`` is not ours.
+
+    Ours means: every column it has is one vidpipe declares, with a type an older vidpipe
+    could have given it, and every column it lacks can be added (nullable or with a default).
+    """
+    inspector = sa.inspect(connection)
+    problems = [
+        problem
+        for table in tables
+        if inspector.has_table(table.name)
+        for problem in _problems(table, inspector.get_columns(table.name))
+    ]  # every table is looked at, so the message lists all there is to fix at once
+    if problems:
+        raise NotAVidpipeDatabase(
+            f"{_where(connection)} holds tables with vidpipe's names that vidpipe did not "
+            f"create: {', '.join(problems)}. Nothing was changed. Point vidpipe at a database "
+            "(or schema) of its own, or rename those tables if they belong to something else."
+        )
+
+
+def normalise_columns(table: sa.Table) -> None:
+    """Give the columns of existing ``table`` the types and NOT NULLs the revision declares.
+
+    Only the differences Alembic's comparison reports are touched; on SQLite they are applied
+    in one batch (move and copy), which keeps every stored value as it is.
+    """
+    changes = _column_changes(table)
+    if not changes:
+        return
+    bind = op.get_bind()
+    for name, change in changes.items():
+        if change.get("nullable") is False:
+            _fill_nulls(table.c[name])
+    if bind.dialect.name == "sqlite":
+        with op.batch_alter_table(table.name) as batch:
+            for name, change in changes.items():
+                batch.alter_column(name, **change)
+        return
+    for name, change in changes.items():
+        if "type_" in change and bind.dialect.name == "postgresql":
+            # Reinterpret the stored text (json, text) as the new type instead of refusing.
+            quoted = bind.dialect.identifier_preparer.quote(name)
+            spelled = table.c[name].type.compile(dialect=bind.dialect)
+            change["postgresql_using"] = f"{quoted}::{spelled}"
+        op.alter_column(table.name, name, **change)
+
+
+def _problems(table: sa.Table, reflected: list[Any]) -> list[str]:
+    found = {column["name"]: column["type"] for column in reflected}
+    problems = []
+    strangers = sorted(set(found) - set(table.columns.keys()))
+    if strangers:
+        problems.append(f"columns vidpipe never had ({', '.join(strangers)})")
+    problems += [
+        f"{column.name} is {found[column.name]}, not {type(column.type).__name__}"
+        for column in table.columns
+        if column.name in found and not _compatible(column.type, found[column.name])
+    ]
+    lacking = [c.name for c in table.columns if c.name not in found and not _can_be_added(c)]
+    if lacking:
+        problems.append(f"no {', '.join(lacking)}")
+    return [f"{table.name} ({'; '.join(problems)})"] if problems else []
+
+
+def _can_be_added(column: sa.Column) -> bool:
+    default = column.default
+    return (
+        column.nullable or column.server_default is not None or bool(default and default.is_scalar)
+    )
+
+
+def _compatible(declared: sa.types.TypeEngine, found: sa.types.TypeEngine) -> bool:
+    for kind, accepted in _COMPATIBLE:
+        if isinstance(declared, kind):
+            return isinstance(found, accepted)
+    return isinstance(found, type(declared))
+
+
+def _column_changes(table: sa.Table) -> dict[str, dict[str, Any]]:
+    """``alter_column`` arguments per column, from what Alembic's comparison reports."""
+
+    def only_this_table(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
+        return type_ != "table" or name == table.name
+
+    context = MigrationContext.configure(
+        connection=op.get_bind(),
+        opts={"compare_type": True, "include_name": only_this_table},
+    )
+    changes: dict[str, dict[str, Any]] = {}
+    for diff in _flatten(compare_metadata(context, table.metadata)):
+        if diff[0] not in ("modify_type", "modify_nullable"):
+            continue  # missing columns and indexes are ensure_table's; the rest is left alone
+        kind, _schema, _table, name, existing, old, new = diff
+        change = changes.setdefault(name, {})
+        change.update(existing)
+        if kind == "modify_type":
+            change.update(type_=new, existing_type=old)
+        else:
+            change.update(nullable=new, existing_nullable=old)
+    return changes
+
+
+def _flatten(diffs: list[Any]) -> Iterable[tuple]:
+    for diff in diffs:
+        yield from diff if isinstance(diff, list) else [diff]
+
+
+def _fill_nulls(column: sa.Column) -> None:
+    """Give rows that hold NULL the model's default, so the column can become NOT NULL."""
+    default = column.default
+    if default is not None and default.is_scalar:
+        op.execute(
+            sa.update(column.table).where(column.is_(None)).values({column.name: default.arg})
+        )
+
+
+def _where(connection: sa.Connection) -> str:
+    url = connection.engine.url
+    return f"The database {url.render_as_string(hide_password=True)!r}"

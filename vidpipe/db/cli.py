@@ -1,0 +1,81 @@
+"""``vidpipe-db``: vidpipe's migrations for people who have the package but not the repository.
+
+A thin shell over :mod:`vidpipe.db.migrate` (the same code the API and ``alembic`` run); it
+exists so that an installed wheel can be upgraded without an alembic.ini. Errors are one line.
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from vidpipe.db import migrate
+from vidpipe.db.engine import DEFAULT_URL, URL_ENV_VAR, resolve_url
+
+DESCRIPTION = f"""\
+Migrate vidpipe's database with the revisions shipped inside the package.
+
+The database URL comes from --url, else ${URL_ENV_VAR}, else {DEFAULT_URL}
+(a SQLite file in the working directory). Async URLs (sqlite+aiosqlite://, postgresql+asyncpg://,
+mariadb+aiomysql://) work too.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status (0 done, 1 failed or drift found)."""
+    args = _parser().parse_args(argv)
+    try:
+        url = resolve_url(args.url, source="--url") if args.url else resolve_url()
+        shown = url.render_as_string(hide_password=True)
+        if args.command == "upgrade":
+            migrate.upgrade(url, args.revision)
+            print(f"{shown}: at {migrate.current_revision(url)}")
+        elif args.command == "downgrade":
+            migrate.downgrade(url, args.revision)
+            print(f"{shown}: at {migrate.current_revision(url) or 'base (no vidpipe tables)'}")
+        elif args.command == "current":
+            print(migrate.current_revision(url) or "none: vidpipe's revisions were never applied")
+        elif args.command == "check":
+            migrate.check(url)  # Alembic prints its own verdict
+        else:
+            migrate.upgrade_sql(url, args.revision)
+    except (CommandError, SQLAlchemyError, RuntimeError) as exc:
+        # One line, no traceback: the message says what was found and what to do.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"vidpipe-db: error: {first_line}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # `vidpipe-db sql | head`: the reader left; say nothing more (Python's documented idiom).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidpipe-db",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", help=f"database URL (default: ${URL_ENV_VAR}, else {DEFAULT_URL})")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    upgrade = commands.add_parser("upgrade", help="upgrade to a revision (default: head)")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    downgrade = commands.add_parser(
+        "downgrade", help="downgrade to a revision: an id, -1, or base (drops vidpipe's tables)"
+    )
+    downgrade.add_argument("revision")
+    commands.add_parser("current", help="print the revision the database is at")
+    commands.add_parser("check", help="exit 1 if the database and the models disagree")
+    sql = commands.add_parser(
+        "sql", help="print the SQL that builds an empty database of the URL's dialect"
+    )
+    sql.add_argument("revision", nargs="?", default="head")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""What a host application with its own Alembic history needs to live beside vidpipe.
+
+Mode A (side by side): the host calls :func:`vidpipe.db.upgrade` at start-up and passes
+:func:`include_name` (or :func:`include_object`) to its own ``context.configure`` so that its
+autogenerate and ``alembic check`` do not take vidpipe's tables for drift.
+
+Mode B (folded in): the host lists :func:`versions_directory` in its ``version_locations``,
+adds :data:`vidpipe.db.models.metadata` to its ``target_metadata`` and upgrades ``heads``.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from vidpipe.db.environment import VERSION_TABLE
+from vidpipe.db.migrate import script_location
+from vidpipe.db.models import metadata
+
+#: Every table vidpipe owns in a shared database, its version table included.
+VIDPIPE_TABLES: frozenset[str] = frozenset(metadata.tables) | {VERSION_TABLE}
+
+
+def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+    """An ``include_name`` hook that hides vidpipe's tables from the host's autogenerate."""
+    return not (type_ == "table" and name in VIDPIPE_TABLES)
+
+
+def include_object(
+    object_: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """The same as :func:`include_name`, for hosts that filter with ``include_object``."""
+    return not (type_ == "table" and name in VIDPIPE_TABLES)
+
+
+def versions_directory() -> Path:
+    """vidpipe's revisions, for a host's ``version_locations`` (inside the installed package)."""
+    return script_location() / "versions"

@@ -20,6 +20,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from vidpipe.db.errors import NotAVidpipeDatabase
+from vidpipe.db.models import Base
 
 #: For each kind of column vidpipe declares, the reflected types an older vidpipe may have left
 #: there. The first kind the declared type is an instance of decides.
@@ -86,7 +87,10 @@ def normalise_columns(table: sa.Table) -> None:
 def _problems(table: sa.Table, reflected: list[Any]) -> list[str]:
     found = {column["name"]: column["type"] for column in reflected}
     problems = []
-    strangers = sorted(set(found) - set(table.columns.keys()))
+    # A revision's frozen table lacks the columns later revisions add; the models have them.
+    head = Base.metadata.tables.get(table.name)
+    known = set(table.columns.keys()) | (set(head.columns.keys()) if head is not None else set())
+    strangers = sorted(set(found) - known)
     if strangers:
         problems.append(f"columns vidpipe never had ({', '.join(strangers)})")
     problems += [

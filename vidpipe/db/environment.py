@@ -11,8 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
-from vidpipe.db.engine import uses_real_sqlite_transactions
+from vidpipe.db import safety
+from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation
+from vidpipe.db.faults import injected_fault
+from vidpipe.db.locking import migration_lock
 from vidpipe.db.models import Base
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
@@ -47,16 +50,30 @@ def configure_options(dialect_name: str) -> dict[str, Any]:
 
 
 def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> None:
-    """Run the revisions the command asked for over ``connection``, in one transaction."""
+    """Run the revisions the command asked for over ``connection``, in one transaction.
+
+    The run holds the migration lock throughout and is refused before it writes anything if
+    the version table or a downgrade's data loss says so (vidpipe.db.safety).
+    """
     options = configure_options(connection.dialect.name)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         # Only an engine that emits a real BEGIN (vidpipe.db.engine.configure_sqlite) makes
         # SQLite's DDL transactional; with any other, a failed revision may leave tables behind.
         options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
-    with _sqlite_foreign_keys_off(connection) if sqlite else _nothing():
+    lock_timeout = safety.run_settings(context).lock_timeout
+    with (
+        _sqlite_foreign_keys_off(connection) if sqlite else _nothing(),
+        # Taken before Alembic reads the version table, so a run that waited sees the revision
+        # the previous holder left (vidpipe.db.locking).
+        migration_lock(connection, lock_timeout),
+    ):
         context.configure(connection=connection, **options)
-        with context.begin_transaction():
+        safety.check_before_run(context, connection)
+        with (
+            injected_fault(connection, context.config.attributes),
+            context.begin_transaction(),
+        ):
             context.run_migrations()
             if sqlite:
                 check_sqlite_foreign_keys(connection)
@@ -87,24 +104,14 @@ def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
         yield
         return
     raw = connection.connection.dbapi_connection
-    was_on = _raw_pragma(raw, "PRAGMA foreign_keys") == 1
+    was_on = sqlite_pragma(raw, "PRAGMA foreign_keys") == 1
     if was_on:
-        _raw_pragma(raw, "PRAGMA foreign_keys=OFF")
+        sqlite_pragma(raw, "PRAGMA foreign_keys=OFF")
     try:
         yield
     finally:
         if was_on:
-            _raw_pragma(raw, "PRAGMA foreign_keys=ON")
-
-
-def _raw_pragma(raw: Any, statement: str) -> Any:
-    cursor = raw.cursor()
-    try:
-        cursor.execute(statement)
-        row = cursor.fetchone()
-        return row[0] if row else None
-    finally:
-        cursor.close()
+            sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from vidpipe.db.engine import create_async_engine, create_engine, is_async_url, resolve_url
 from vidpipe.db.environment import VERSION_TABLE
+from vidpipe.db.safety import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     # Imported lazily below: sqlalchemy.ext.asyncio needs greenlet, which sync users may lack.
@@ -44,21 +45,46 @@ def alembic_config(**attributes: Any) -> Config:
     return config
 
 
-def upgrade(bind: Bind = None, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` (default: the newest)."""
-    _run(bind, lambda config: command.upgrade(config, revision))
+def upgrade(
+    bind: Bind = None, revision: str = "head", *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> None:
+    """Upgrade the database to ``revision`` (default: the newest).
+
+    Waits up to ``lock_timeout`` seconds for another process's migration (vidpipe.db.locking).
+    """
+    _run(bind, lambda config: command.upgrade(config, revision), lock_timeout=lock_timeout)
 
 
-def downgrade(bind: Bind, revision: str) -> None:
-    """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table)."""
-    _run(bind, lambda config: command.downgrade(config, revision))
+def downgrade(
+    bind: Bind,
+    revision: str,
+    *,
+    allow_data_loss: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table).
+
+    Refuses, changing nothing, if that would drop a table or column holding data, unless
+    ``allow_data_loss`` is true.
+    """
+    _run(
+        bind,
+        lambda config: command.downgrade(config, revision),
+        allow_data_loss=allow_data_loss,
+        lock_timeout=lock_timeout,
+    )
 
 
 async def upgrade_async(
-    bind: "str | URL | AsyncEngine | AsyncConnection | None" = None, revision: str = "head"
+    bind: "str | URL | AsyncEngine | AsyncConnection | None" = None,
+    revision: str = "head",
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
-    await _run_async(bind, lambda config: command.upgrade(config, revision))
+    await _run_async(
+        bind, lambda config: command.upgrade(config, revision), lock_timeout=lock_timeout
+    )
 
 
 def current_revision(bind: Bind = None) -> str | None:
@@ -71,22 +97,23 @@ def current_revision(bind: Bind = None) -> str | None:
     return heads[0] if heads else None
 
 
-def _run(bind: Bind, alembic_command: Callable[[Config], None]) -> None:
+def _run(bind: Bind, alembic_command: Callable[[Config], None], **settings: Any) -> None:
     if isinstance(bind, str | URL | None) and is_async_url(resolve_url(bind)):
-        asyncio.run(_run_async(bind, alembic_command))
+        asyncio.run(_run_async(bind, alembic_command, **settings))
         return
     with _connection(bind) as connection:
-        alembic_command(alembic_config(connection=connection))
+        alembic_command(alembic_config(connection=connection, **settings))
 
 
 async def _run_async(
     bind: "str | URL | AsyncEngine | AsyncConnection | None",
     alembic_command: Callable[[Config], None],
+    **settings: Any,
 ) -> None:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     def run(connection: sa.Connection) -> None:
-        alembic_command(alembic_config(connection=connection))
+        alembic_command(alembic_config(connection=connection, **settings))
 
     if isinstance(bind, AsyncConnection):
         await bind.run_sync(run)

@@ -8,7 +8,10 @@ revision's tables and only then refuse at the next.
 """
 
 import io
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -51,9 +54,11 @@ def planned_drops(context: EnvironmentContext) -> Drops:
         if isinstance(step, RevisionStep) and step.is_downgrade
     ]
     buffer = io.StringIO()
-    recorder = MigrationContext.configure(
-        dialect=migration_context.dialect, opts={"as_sql": True, "output_buffer": buffer}
-    )
+    # Its "Context impl ..." lines would read as if a second migration were starting.
+    with _quiet(logging.getLogger("alembic.runtime.migration")):
+        recorder = MigrationContext.configure(
+            dialect=migration_context.dialect, opts={"as_sql": True, "output_buffer": buffer}
+        )
     with Operations.context(recorder):
         for step in steps:
             step.migration_fn()
@@ -101,6 +106,16 @@ def offline_notice(drops: Drops) -> str:
         f"-- vidpipe: WARNING, this downgrade drops {drops.describe()} and every row in them.\n"
         "-- vidpipe: offline, nothing could be counted; back up what they hold before running it."
     )
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
 
 
 def _rows(count: int, noun: str = "row") -> str:

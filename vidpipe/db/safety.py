@@ -60,7 +60,7 @@ def check_before_run(context: EnvironmentContext, connection: sa.Connection) -> 
         return
     drops = planned_drops(context)
     if drops:
-        refuse_data_loss(connection, drops, str(context.get_revision_argument()))
+        refuse_data_loss(connection, drops, str(context.get_revision_argument() or "base"))
 
 
 def write_offline_notice(context: EnvironmentContext) -> None:

@@ -24,7 +24,8 @@ def check_version_rows(script: ScriptDirectory, rows: Sequence[str], version_tab
             "to downgrade the database to a revision this version knows "
             f"({', '.join(sorted(known))})."
         )
-    contradictions = [row for row in set(rows) if rows.count(row) > 1] + [
+    # The version table's primary key rules out duplicates; ancestry is what can go wrong.
+    contradictions = [
         f"{older} (an ancestor of {newer})"
         for newer in rows
         for older in rows

@@ -24,6 +24,7 @@ from vidpipe.db.engine import (
     resolve_url,
 )
 from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
+from vidpipe.db.safety import write_offline_notice
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -44,6 +45,7 @@ def run_offline() -> None:
     url = database_url()
     options = configure_options(url.get_dialect().name)
     context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options)
+    write_offline_notice(context)
     with context.begin_transaction():
         set_postgresql_timeouts(context)
         context.run_migrations()

@@ -17,7 +17,7 @@ def test_a_blocked_migration_fails_on_lock_timeout(engine: sa.Engine) -> None:
         # An application transaction holding projects, as a long report or a stuck job would.
         application.exec_driver_sql("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
         with engine.connect() as connection:
-            config = alembic_config(connection=connection, lock_timeout="200ms")
+            config = alembic_config(connection=connection, ddl_lock_timeout="200ms")
             with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
                 command.upgrade(config, "head")
         application.rollback()

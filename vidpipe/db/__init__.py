@@ -6,8 +6,12 @@ Importing this package connects to nothing; engines are made when asked for.
 from vidpipe.db.engine import create_async_engine, create_engine
 from vidpipe.db.environment import BRANCH_LABEL, VERSION_TABLE
 from vidpipe.db.errors import (
+    DatabaseAheadError,
     DatabaseURLError,
+    DataLossRefused,
     ForeignKeyViolation,
+    InvalidVersionState,
+    MigrationLockTimeout,
     MigrationSettingError,
     NotAVidpipeDatabase,
     VidpipeDatabaseError,
@@ -17,8 +21,12 @@ from vidpipe.db.migrate import current_revision, downgrade, upgrade, upgrade_asy
 __all__ = [
     "BRANCH_LABEL",
     "VERSION_TABLE",
+    "DataLossRefused",
+    "DatabaseAheadError",
     "DatabaseURLError",
     "ForeignKeyViolation",
+    "InvalidVersionState",
+    "MigrationLockTimeout",
     "MigrationSettingError",
     "NotAVidpipeDatabase",
     "VidpipeDatabaseError",

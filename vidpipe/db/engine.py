@@ -23,6 +23,9 @@ URL_ENV_VAR = "VIDPIPE_DATABASE_URL"
 DEFAULT_URL = "sqlite:///vidpipe.db"
 #: How long a SQLite connection waits for another writer before giving up, in milliseconds.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: ``Connection.info`` key: the statement that opens the connection's next transaction on SQLite
+#: (the migration lock sets "BEGIN IMMEDIATE"); absent means a plain deferred "BEGIN".
+SQLITE_BEGIN_STATEMENT = "vidpipe.sqlite_begin_statement"
 
 
 def resolve_url(url: str | URL | None = None, *, source: str = "argument") -> URL:
@@ -112,7 +115,18 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(connection: sa.Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql(connection.info.get(SQLITE_BEGIN_STATEMENT, "BEGIN"))
+
+
+def sqlite_pragma(dbapi_connection: Any, statement: str) -> Any:
+    """Run a PRAGMA on the raw driver connection (no SQLAlchemy autobegin) and return its value."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+        row = cursor.fetchone()
+        return row[0] if row else None
+    finally:
+        cursor.close()
 
 
 def _driver_missing(url: URL, exc: Exception) -> DatabaseURLError:

@@ -12,19 +12,27 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
+from vidpipe.db import safety
 from vidpipe.db.adoption import refuse_foreign_tables
-from vidpipe.db.engine import uses_real_sqlite_transactions
+from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation, MigrationSettingError
+from vidpipe.db.faults import injected_fault
+from vidpipe.db.locking import migration_lock
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
 VERSION_TABLE = "vidpipe_alembic_version"
 #: The branch label carried by the base revision, for hosts that fold vidpipe into their history.
 BRANCH_LABEL = "vidpipe"
-#: PostgreSQL timeouts for the migration transaction, so that a migration blocked behind an
-#: application's lock fails fast instead of queueing every later query behind it; override per
-#: run with ``-x lock_timeout=10s`` or ``config.attributes["lock_timeout"]``.
-POSTGRESQL_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "15min"}
+#: PostgreSQL timeouts inside the migration transaction, so that a migration blocked behind an
+#: application's lock fails fast instead of queueing every later query behind it. Keyed by the
+#: run setting that overrides them (``-x ddl_lock_timeout=10s`` or ``config.attributes``), with
+#: the PostgreSQL setting and its default. (``lock_timeout`` alone is how long a run waits for
+#: another process's migration: vidpipe.db.locking.)
+POSTGRESQL_TIMEOUTS = {
+    "ddl_lock_timeout": ("lock_timeout", "5s"),
+    "statement_timeout": ("statement_timeout", "15min"),
+}
 _DURATION = re.compile(r"\d+(ms|s|min|h)?")
 
 
@@ -72,16 +80,30 @@ def configure_options(dialect_name: str) -> dict[str, Any]:
 
 
 def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> None:
-    """Run the revisions the command asked for over ``connection``, in one transaction."""
+    """Run the revisions the command asked for over ``connection``, in one transaction.
+
+    The run holds the migration lock throughout and is refused before it writes anything if
+    the version table or a downgrade's data loss says so (vidpipe.db.safety).
+    """
     options = configure_options(connection.dialect.name)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         # Only an engine that emits a real BEGIN (vidpipe.db.engine.configure_sqlite) makes
         # SQLite's DDL transactional; with any other, a failed revision may leave tables behind.
         options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
-    with _sqlite_foreign_keys_off(connection) if sqlite else _nothing():
+    lock_timeout = safety.run_settings(context).lock_timeout
+    with (
+        _sqlite_foreign_keys_off(connection) if sqlite else _nothing(),
+        # Taken before Alembic reads the version table, so a run that waited sees the revision
+        # the previous holder left (vidpipe.db.locking).
+        migration_lock(connection, lock_timeout),
+    ):
         context.configure(connection=connection, **options)
-        with context.begin_transaction():
+        safety.check_before_run(context, connection)
+        with (
+            injected_fault(connection, context.config.attributes),
+            context.begin_transaction(),
+        ):
             set_postgresql_timeouts(context)
             if _adopting(context):
                 # Before any DDL, the version table's included: on MariaDB DDL commits itself.
@@ -99,11 +121,11 @@ def set_postgresql_timeouts(context: EnvironmentContext) -> None:
     if context.get_context().dialect.name != "postgresql":
         return
     overrides = context.get_x_argument(as_dictionary=True)
-    for name, default in POSTGRESQL_TIMEOUTS.items():
-        value = overrides.get(name) or context.config.attributes.get(name) or default
+    for setting, (name, default) in POSTGRESQL_TIMEOUTS.items():
+        value = overrides.get(setting) or context.config.attributes.get(setting) or default
         if not _DURATION.fullmatch(value):
             raise MigrationSettingError(
-                f"{name}={value!r} is not a duration like 5s, 500ms, 15min or 0 (no limit)"
+                f"{setting}={value!r} is not a duration like 5s, 500ms, 15min or 0 (no limit)"
             )
         context.execute(f"SET LOCAL {name} = '{value}'")
 
@@ -140,24 +162,14 @@ def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
         yield
         return
     raw = connection.connection.dbapi_connection
-    was_on = _raw_pragma(raw, "PRAGMA foreign_keys") == 1
+    was_on = sqlite_pragma(raw, "PRAGMA foreign_keys") == 1
     if was_on:
-        _raw_pragma(raw, "PRAGMA foreign_keys=OFF")
+        sqlite_pragma(raw, "PRAGMA foreign_keys=OFF")
     try:
         yield
     finally:
         if was_on:
-            _raw_pragma(raw, "PRAGMA foreign_keys=ON")
-
-
-def _raw_pragma(raw: Any, statement: str) -> Any:
-    cursor = raw.cursor()
-    try:
-        cursor.execute(statement)
-        row = cursor.fetchone()
-        return row[0] if row else None
-    finally:
-        cursor.close()
+            sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
 
 
 @contextmanager

@@ -37,3 +37,23 @@ class UnknownProjectError(StoryboardError, LookupError):
 
 class NotAVidpipeDatabase(VidpipeDatabaseError):
     """Tables with vidpipe's names hold something else; nothing was changed."""
+
+
+class MigrationLockTimeout(VidpipeDatabaseError):
+    """Another process held the migration lock for longer than the lock timeout."""
+
+
+class DatabaseAheadError(VidpipeDatabaseError):
+    """The version table names a revision this version of vidpipe does not know."""
+
+
+class InvalidVersionState(VidpipeDatabaseError):
+    """The version table holds rows that cannot all be true at once."""
+
+
+class DataLossRefused(VidpipeDatabaseError):
+    """A downgrade would drop tables or columns that hold rows, and nobody allowed it."""
+
+
+class InjectedFault(RuntimeError):
+    """A failure a test asked for (see ``vidpipe.db.faults``); never raised otherwise."""

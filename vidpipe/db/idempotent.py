@@ -6,14 +6,20 @@ to inspect: the SQL is written for an empty database.
 """
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from vidpipe.db.adoption import normalise_columns, refuse_foreign_tables
 
 
+def _offline() -> bool:
+    # The context ``op`` is bound to, not env.py's: vidpipe.db.data_loss renders downgrades
+    # offline inside an online run to see what they would drop.
+    return op.get_context().as_sql
+
+
 def _inspector() -> sa.Inspector | None:
-    return None if context.is_offline_mode() else sa.inspect(op.get_bind())
+    return None if _offline() else sa.inspect(op.get_bind())
 
 
 def table_exists(name: str) -> bool:
@@ -95,7 +101,7 @@ def drop_index(table_name: str, name: str) -> None:
 def drop_tables(*names: str) -> None:
     """Drop the named tables that exist, in the order given (children before parents)."""
     for name in names:
-        if context.is_offline_mode() or table_exists(name):
+        if _offline() or table_exists(name):
             op.drop_table(name)
 
 

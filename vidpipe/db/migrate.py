@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from vidpipe.db.engine import create_async_engine, create_engine, is_async_url, resolve_url
 from vidpipe.db.environment import VERSION_TABLE
+from vidpipe.db.safety import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     # Imported lazily below: sqlalchemy.ext.asyncio needs greenlet, which sync users may lack.
@@ -47,23 +48,47 @@ def alembic_config(**attributes: Any) -> Config:
     return config
 
 
-def upgrade(bind: Bind = None, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` (default: the newest)."""
-    _run(bind, partial(_upgrade, revision=revision))
+def upgrade(
+    bind: Bind = None, revision: str = "head", *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> None:
+    """Upgrade the database to ``revision`` (default: the newest).
+
+    Waits up to ``lock_timeout`` seconds for another process's migration (vidpipe.db.locking).
+    """
+    _run(bind, partial(_upgrade, revision=revision, lock_timeout=lock_timeout))
 
 
-def downgrade(bind: Bind, revision: str) -> None:
-    """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table)."""
+def downgrade(
+    bind: Bind,
+    revision: str,
+    *,
+    allow_data_loss: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table).
+
+    Refuses, changing nothing, if that would drop a table or column holding data, unless
+    ``allow_data_loss`` is true.
+    """
     _run(
-        bind, lambda connection: command.downgrade(alembic_config(connection=connection), revision)
+        bind,
+        lambda connection: command.downgrade(
+            alembic_config(
+                connection=connection, allow_data_loss=allow_data_loss, lock_timeout=lock_timeout
+            ),
+            revision,
+        ),
     )
 
 
 async def upgrade_async(
-    bind: "str | URL | AsyncEngine | AsyncConnection | None" = None, revision: str = "head"
+    bind: "str | URL | AsyncEngine | AsyncConnection | None" = None,
+    revision: str = "head",
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
-    await _run_async(bind, partial(_upgrade, revision=revision))
+    await _run_async(bind, partial(_upgrade, revision=revision, lock_timeout=lock_timeout))
 
 
 def current_revision(bind: Bind = None) -> str | None:
@@ -75,12 +100,12 @@ def current_revision(bind: Bind = None) -> str | None:
     return heads[0] if heads else None
 
 
-def _upgrade(connection: sa.Connection, revision: str) -> None:
+def _upgrade(connection: sa.Connection, revision: str, **settings: Any) -> None:
     # The start-up fast path: a database already at head costs one read of the version table,
-    # not a load of every revision file and a run of env.py.
+    # not a load of every revision file, a run of env.py and the migration lock.
     if revision in ("head", "heads") and set(_database_heads(connection)) == _code_heads():
         return
-    command.upgrade(alembic_config(connection=connection), revision)
+    command.upgrade(alembic_config(connection=connection, **settings), revision)
 
 
 @cache

@@ -1,0 +1,130 @@
+"""Rows in every table, written and read back through plain SQL Core, for data-survival tests.
+
+Values are spelled out here (ids, timestamps, JSON), so a test compares what it wrote with what
+the database holds, never with anything computed by the code under test.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from vidpipe.db.models import Base
+
+BASELINE_TABLES = (
+    "manifests",
+    "assets",
+    "projects",
+    "manifest_snapshots",
+    "scenes",
+    "pipeline_runs",
+    "keyframes",
+    "video_clips",
+)
+MANIFEST_TABLES = ("scene_manifests", "scene_audio_manifests")
+
+MANIFEST_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
+PROJECT_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
+SCENE_ID = uuid.UUID("33333333-3333-4333-8333-333333333333")
+WHEN = datetime(2026, 11, 25, 12, 30, 45)
+
+ROWS: dict[str, list[dict[str, Any]]] = {
+    "manifests": [
+        {"id": MANIFEST_ID, "name": "Cast", "category": "CHARACTERS", "status": "READY",
+         "tags": ["hero", "villain"], "processing_progress": {"done": 3}, "asset_count": 2,
+         "total_processing_cost": 0.25, "times_used": 1, "version": 2,
+         "created_at": WHEN, "updated_at": WHEN},
+    ],
+    "assets": [
+        {"id": uuid.UUID(int=0xA1), "manifest_id": MANIFEST_ID, "asset_type": "CHARACTER",
+         "name": "Mara", "manifest_tag": "CHAR_01", "user_tags": ["lead"], "source": "uploaded",
+         "sort_order": 0, "created_at": WHEN, "is_face_crop": True,
+         "crop_bbox": {"x": 1, "y": 2}, "face_embedding": b"\x00\x01\xfe", "quality_score": 0.5},
+    ],
+    "projects": [
+        {"id": PROJECT_ID, "prompt": "a fox at dawn", "style": "cinematic",
+         "aspect_ratio": "16:9", "target_clip_duration": 8, "target_scene_count": 3,
+         "manifest_id": MANIFEST_ID, "status": "complete",
+         "style_guide": {"palette": ["amber"]}, "storyboard_raw": {"scenes": []},
+         "created_at": WHEN, "updated_at": WHEN},
+        {"id": uuid.UUID(int=0xB2), "prompt": "second", "style": "anime", "aspect_ratio": "9:16",
+         "target_clip_duration": 6, "target_scene_count": 2, "forked_from_id": PROJECT_ID,
+         "status": "draft", "created_at": WHEN, "updated_at": WHEN},
+    ],
+    "manifest_snapshots": [
+        {"id": uuid.UUID(int=0xC3), "manifest_id": MANIFEST_ID, "project_id": PROJECT_ID,
+         "version_at_snapshot": 2, "snapshot_data": {"assets": ["CHAR_01"]}, "created_at": WHEN},
+    ],
+    "scenes": [
+        {"id": SCENE_ID, "project_id": PROJECT_ID, "scene_index": 0, "scene_description": "dawn",
+         "start_frame_prompt": "s", "end_frame_prompt": "e", "video_motion_prompt": "m",
+         "status": "done"},
+    ],
+    "pipeline_runs": [
+        {"id": uuid.UUID(int=0xD4), "project_id": PROJECT_ID, "started_at": WHEN,
+         "total_api_cost_estimate": 1.5, "log": [{"step": "storyboard"}]},
+    ],
+    "keyframes": [
+        {"id": uuid.UUID(int=0xE5), "scene_id": SCENE_ID, "position": "start",
+         "prompt_used": "p", "file_path": "/k/0.png", "mime_type": "image/png",
+         "source": "generated", "created_at": WHEN},
+    ],
+    "video_clips": [
+        {"id": uuid.UUID(int=0xF6), "scene_id": SCENE_ID, "source": "generated",
+         "status": "done", "duration_seconds": 8.0, "poll_count": 4, "created_at": WHEN,
+         "veo_submission_count": 1, "safety_regen_count": 0},
+    ],
+    "scene_manifests": [
+        {"project_id": PROJECT_ID, "scene_index": 0, "manifest_json": {"placements": []},
+         "composition_shot_type": "wide", "asset_tags": ["CHAR_01"], "new_asset_count": 0,
+         "created_at": WHEN},
+        {"project_id": PROJECT_ID, "scene_index": 1, "manifest_json": {"placements": [1]},
+         "new_asset_count": 1, "created_at": WHEN},
+    ],
+    "scene_audio_manifests": [
+        {"project_id": PROJECT_ID, "scene_index": 0, "dialogue_json": [{"line": "hi"}],
+         "has_dialogue": True, "has_music": False, "created_at": WHEN},
+    ],
+}  # fmt: skip
+
+
+def insert_rows(bind: sa.Engine, tables: tuple[str, ...]) -> None:
+    """Insert :data:`ROWS` into ``tables`` (parents first), in one transaction."""
+    with bind.begin() as connection:
+        for name in tables:
+            for row in ROWS[name]:  # one by one: the rows do not all name the same columns
+                connection.execute(Base.metadata.tables[name].insert(), row)
+
+
+def read_rows(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Every row of ``tables``, every column, in primary-key order."""
+    with bind.connect() as connection:
+        return {
+            name: [
+                tuple(row)
+                for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))
+            ]
+            for name in tables
+            for table in [Base.metadata.tables[name]]
+        }
+
+
+def expected_rows(tables: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """What :func:`read_rows` must return after :func:`insert_rows`, straight from :data:`ROWS`."""
+    result = {}
+    for name in tables:
+        table = Base.metadata.tables[name]
+        key = [c.name for c in table.primary_key.columns]
+        rows = sorted(ROWS[name], key=lambda row: [str(row[k]) for k in key])
+        result[name] = [tuple(_value(table.c[c.name], row) for c in table.columns) for row in rows]
+    return result
+
+
+def _value(column: sa.Column, row: dict[str, Any]) -> Any:
+    """The stored value: the row's, else the model's scalar default, else NULL."""
+    if column.name in row:
+        return row[column.name]
+    if column.default is not None and column.default.is_scalar:
+        return column.default.arg
+    return None

@@ -1,0 +1,125 @@
+"""Downgrades never drop data silently: they refuse, change nothing, and say how to proceed."""
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from tests.cli import alembic
+from tests.revisions import HEAD
+from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, expected_rows, insert_rows, read_rows
+from tests.schema_snapshot import snapshot
+from vidpipe.db import DataLossRefused, current_revision, downgrade, upgrade
+from vidpipe.db.migrate import alembic_config
+
+ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES
+
+
+def url_text(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine) -> None:
+    upgrade(engine)
+    insert_rows(engine, ALL_TABLES)
+    before = snapshot(engine)
+
+    with pytest.raises(DataLossRefused) as refused:
+        downgrade(engine, "vidpipe_0001")
+
+    message = str(refused.value)
+    assert "scene_manifests (2 rows)" in message
+    assert "scene_audio_manifests (1 row)" in message
+    assert "allow_data_loss" in message
+    assert snapshot(engine) == before
+    assert current_revision(engine) == HEAD
+    assert read_rows(engine, ALL_TABLES) == expected_rows(ALL_TABLES)
+
+
+def test_every_table_is_checked_before_any_is_dropped(engine: sa.Engine) -> None:
+    """Down to base: 0002's tables are empty, 0001's are not. Nothing may go, not even the
+    empty ones (MariaDB would commit their DROP at once)."""
+    upgrade(engine)
+    insert_rows(engine, ("manifests", "projects"))
+    before = snapshot(engine)
+
+    with pytest.raises(DataLossRefused, match=r"projects \(2 rows\)") as refused:
+        downgrade(engine, "base")
+
+    assert "manifests (1 row)" in str(refused.value)
+    assert "scene_manifests" not in str(refused.value)
+    assert snapshot(engine) == before
+    assert current_revision(engine) == HEAD
+
+
+def test_api_allow_data_loss_drops_the_tables(engine: sa.Engine) -> None:
+    upgrade(engine)
+    insert_rows(engine, ALL_TABLES)
+    downgrade(engine, "vidpipe_0001", allow_data_loss=True)
+    assert current_revision(engine) == "vidpipe_0001"
+    assert not set(MANIFEST_TABLES) & set(sa.inspect(engine).get_table_names())
+
+
+def test_config_attributes_switch_for_migration_tests(engine: sa.Engine) -> None:
+    upgrade(engine)
+    insert_rows(engine, ALL_TABLES)
+    with engine.connect() as connection:
+        config = alembic_config(connection=connection, allow_data_loss=True)
+        command.downgrade(config, "base")
+    assert current_revision(engine) is None
+
+
+def test_cli_refuses_then_obeys_allow_data_loss(
+    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    upgrade(engine)
+    insert_rows(engine, ALL_TABLES)
+    url = url_text(database_url)
+
+    refused = alembic("downgrade", "vidpipe_0001", cwd=tmp_path, url=url)
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert "FAILED: Downgrade to vidpipe_0001 refused" in output
+    assert "scene_manifests (2 rows)" in output
+    assert "Traceback" not in output
+    assert current_revision(engine) == HEAD
+
+    allowed = alembic(
+        "-x", "allow_data_loss=true", "downgrade", "vidpipe_0001", cwd=tmp_path, url=url
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert current_revision(engine) == "vidpipe_0001"
+    assert read_rows(engine, BASELINE_TABLES) == expected_rows(BASELINE_TABLES)
+
+
+def test_cli_rejects_a_misspelt_switch(
+    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    upgrade(engine)
+    result = alembic(
+        "-x", "allow_data_loss=sure", "downgrade", "base", cwd=tmp_path, url=url_text(database_url)
+    )
+    assert result.returncode != 0
+    assert "allow_data_loss must be true or false, got 'sure'" in result.stdout + result.stderr
+    assert current_revision(engine) == HEAD
+
+
+def test_offline_downgrade_script_says_what_it_drops(database_url: sa.URL, tmp_path: Path) -> None:
+    result = alembic(
+        "downgrade", f"{HEAD}:vidpipe_0001", "--sql", cwd=tmp_path, url=url_text(database_url)
+    )
+    assert result.returncode == 0, result.stderr
+    script = result.stdout
+    notice = (
+        "-- vidpipe: WARNING, this downgrade drops table scene_audio_manifests, "
+        "table scene_manifests and every row in them."
+    )
+    assert notice in script
+    assert script.index(notice) < script.index("DROP TABLE")
+
+
+def test_offline_upgrade_script_has_no_such_notice(database_url: sa.URL, tmp_path: Path) -> None:
+    result = alembic("upgrade", "head", "--sql", cwd=tmp_path, url=url_text(database_url))
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stdout

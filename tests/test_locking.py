@@ -1,0 +1,122 @@
+"""One migration run at a time: replicas that start together all succeed, and the schema and
+version table come out exactly once; a run that cannot get the lock stops with a clear error."""
+
+import multiprocessing
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.cli import alembic
+from tests.concurrent_upgrade import upgrade_after_barrier, upgrade_and_report_ddl
+from tests.revisions import HEAD
+from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
+from vidpipe.db.locking import migration_lock
+from vidpipe.db.models import Base
+
+PROCESSES = 8
+
+
+def version_rows(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(
+            connection.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalars()
+        )
+
+
+@pytest.mark.parametrize("start", ["base", "vidpipe_0001"])
+def test_eight_processes_upgrade_one_database_at_once(
+    engine: sa.Engine, database_url: sa.URL, start: str
+) -> None:
+    if start != "base":
+        upgrade(engine, start)
+    # fork: the children start in milliseconds, so they really meet at the barrier together.
+    # Safe here because the parent holds no open connection (NullPool) when it forks.
+    fork = multiprocessing.get_context("fork")
+    barrier = fork.Barrier(PROCESSES)
+    url = database_url.render_as_string(hide_password=False)
+    processes = [
+        fork.Process(target=upgrade_after_barrier, args=(url, barrier), daemon=True)
+        for _ in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        if process.is_alive():
+            process.kill()
+
+    assert [process.exitcode for process in processes] == [0] * PROCESSES
+    assert version_rows(engine) == [HEAD]
+    tables = Counter(sa.inspect(engine).get_table_names())
+    assert tables == Counter([*Base.metadata.tables, VERSION_TABLE])
+
+
+def wait_until_blocked(engine: sa.Engine, dialect: str) -> None:
+    """Return once another session waits for the migration lock (SQLite cannot tell: sleep)."""
+    queries = {
+        "postgresql": "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        "mariadb": "SELECT count(*) FROM information_schema.processlist WHERE state = 'User lock'",
+    }
+    if dialect == "sqlite":
+        time.sleep(1.0)
+        return
+    deadline = time.monotonic() + 30
+    with engine.connect() as connection:
+        while not connection.exec_driver_sql(queries[dialect]).scalar():
+            assert time.monotonic() < deadline, "the waiting process never reached the lock"
+            time.sleep(0.05)
+            connection.rollback()
+
+
+def test_a_run_that_waited_for_the_lock_sees_what_the_holder_did(
+    engine: sa.Engine, database_url: sa.URL, dialect: str
+) -> None:
+    """The revision is read after the lock is taken: a run that waited while another migrated
+    finds head and sends no DDL (had it read before, it would apply both revisions again)."""
+    # spawn, not fork: the holder's SQLite connection is open, and SQLite's lock bookkeeping
+    # must not be inherited by a child process.
+    context = multiprocessing.get_context("spawn")
+    report = context.Queue()
+    waiter = context.Process(
+        target=upgrade_and_report_ddl,
+        args=(database_url.render_as_string(hide_password=False), report),
+        daemon=True,
+    )
+    try:
+        with engine.connect() as holder, migration_lock(holder, timeout=30):
+            waiter.start()
+            assert report.get(timeout=60) == "started"
+            wait_until_blocked(engine, dialect)
+            upgrade(holder)  # the holder migrates while the waiter waits
+            assert waiter.is_alive()
+        assert report.get(timeout=60) == []
+        waiter.join(timeout=30)
+        assert waiter.exitcode == 0
+    finally:
+        if waiter.is_alive():
+            waiter.kill()
+    assert version_rows(engine) == [HEAD]
+
+
+def test_a_run_that_cannot_get_the_lock_stops_with_a_clear_error(
+    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    url = database_url.render_as_string(hide_password=False)
+    with engine.connect() as holder, migration_lock(holder, timeout=30):
+        started = time.monotonic()
+        with pytest.raises(MigrationLockTimeout, match=r"for more than 0\.5 s") as raised:
+            upgrade(url, lock_timeout=0.5)
+        assert 0.4 < time.monotonic() - started < 10
+        assert "lock_timeout" in str(raised.value)
+
+        result = alembic("-x", "lock_timeout=0.5", "upgrade", "head", cwd=tmp_path, url=url)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert "FAILED: Another process has held vidpipe's migration lock" in output
+        assert "Traceback" not in output
+    assert sa.inspect(engine).get_table_names() == []
+    upgrade(url, lock_timeout=0.5)  # free again once the holder is gone
+    assert version_rows(engine) == [HEAD]

@@ -1,0 +1,167 @@
+"""One migration run at a time per database, across processes and machines.
+
+Several replicas of a backend often start together and each runs the upgrade. Each run takes
+the database's own lock before Alembic reads the version table, so the second run waits, then
+reads the revision the first one left and has nothing to do:
+
+- PostgreSQL: a session advisory lock (``pg_advisory_lock``), waited for under ``lock_timeout``;
+  if the caller's connection is already in a transaction, the transaction-scoped variant, so the
+  lock is held until the caller commits the migration.
+- MariaDB/MySQL: ``GET_LOCK`` on a name derived from the database, with its own timeout.
+- SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
+  write lock at once; ``busy_timeout`` is the wait. A lock file was rejected: it needs a writable
+  directory beside the database, is advisory only for vidpipe, and can outlive a crashed
+  process, while the write lock is released by SQLite itself on commit, rollback or crash.
+
+A lock held by a process that dies is released by the server (the session ends) or by SQLite.
+"""
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import sqlalchemy as sa
+
+from vidpipe.db.engine import SQLITE_BEGIN_STATEMENT, sqlite_pragma, uses_real_sqlite_transactions
+from vidpipe.db.errors import MigrationLockTimeout
+
+#: The PostgreSQL advisory lock key: the ASCII bytes of "vidpipe1" read as a bigint. Advisory
+#: locks are per database, so one key serves every vidpipe database on a server.
+POSTGRESQL_LOCK_KEY = int.from_bytes(b"vidpipe1", "big")
+#: GET_LOCK names are server-wide (and at most 64 characters): the database name is part of it.
+MYSQL_LOCK_PREFIX = "vidpipe_migrations:"
+_MYSQL_LOCK_NAME_LIMIT = 64
+_POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
+
+
+@contextmanager
+def migration_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
+    """Hold vidpipe's migration lock on ``connection``'s database while the block runs.
+
+    Raises :class:`MigrationLockTimeout` if the lock is not free within ``timeout`` seconds.
+    On SQLite the block runs inside the transaction that holds the lock, and it commits when
+    the block succeeds; elsewhere the lock is independent of the block's transactions.
+    """
+    name = connection.dialect.name
+    if name == "postgresql":
+        lock = _postgresql_lock
+    elif name in ("mysql", "mariadb"):
+        lock = _mysql_lock
+    elif name == "sqlite":
+        lock = _sqlite_lock
+    else:
+        raise NotImplementedError(f"no migration lock for dialect {name!r}")
+    with lock(connection, timeout):
+        yield
+
+
+def _timeout_error(timeout: float, what: str) -> MigrationLockTimeout:
+    return MigrationLockTimeout(
+        f"Another process has held vidpipe's migration lock ({what}) for more than {timeout:g} s; "
+        "it is probably migrating this database right now. Nothing was changed. Wait for it "
+        "and run again, or give a longer timeout (-x lock_timeout=SECONDS on the alembic "
+        "command line, lock_timeout=... in the Python API)."
+    )
+
+
+@contextmanager
+def _postgresql_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
+    external = connection.in_transaction()
+    function = "pg_advisory_xact_lock" if external else "pg_advisory_lock"
+    previous = connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
+    # SET LOCAL ends with the transaction; the session lock does not.
+    connection.execute(
+        sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{int(timeout * 1000)}"}
+    )
+    try:
+        connection.execute(sa.text(f"SELECT {function}(:key)"), {"key": POSTGRESQL_LOCK_KEY})
+    except sa.exc.DBAPIError as exc:
+        if _sqlstate(exc) != _POSTGRESQL_LOCK_NOT_AVAILABLE:
+            raise
+        if not external:
+            connection.rollback()
+        raise _timeout_error(timeout, f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}") from None
+    if external:
+        connection.execute(
+            sa.text("SELECT set_config('lock_timeout', :previous, true)"), {"previous": previous}
+        )
+        yield
+        return
+    # A fresh transaction for the migration: under REPEATABLE READ a snapshot taken before the
+    # lock would hide the revision the previous holder committed.
+    connection.commit()
+    with _releasing(connection, "SELECT pg_advisory_unlock(:key)", {"key": POSTGRESQL_LOCK_KEY}):
+        yield
+
+
+@contextmanager
+def _mysql_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
+    external = connection.in_transaction()
+    database = connection.exec_driver_sql("SELECT DATABASE()").scalar() or ""
+    lock_name = MYSQL_LOCK_PREFIX + database
+    if len(lock_name) > _MYSQL_LOCK_NAME_LIMIT:
+        lock_name = MYSQL_LOCK_PREFIX + hashlib.sha1(database.encode()).hexdigest()
+    got = connection.execute(
+        sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": lock_name, "timeout": timeout}
+    ).scalar()
+    if not external:
+        # GET_LOCK outlives transactions; this one only held the SELECT.
+        connection.commit()
+    if got != 1:
+        raise _timeout_error(timeout, f"GET_LOCK('{lock_name}')")
+    with _releasing(connection, "SELECT RELEASE_LOCK(:name)", {"name": lock_name}):
+        yield
+
+
+@contextmanager
+def _releasing(connection: sa.Connection, statement: str, params: dict) -> Iterator[None]:
+    """Run the block, then release the session lock with ``statement``.
+
+    If the block failed and the release fails too (the connection died), the original error is
+    the one that matters; the server drops a dead session's locks anyway.
+    """
+    external = connection.in_transaction()
+    try:
+        yield
+    except BaseException:
+        with suppress(sa.exc.DBAPIError):
+            if not external:
+                connection.rollback()  # an aborted transaction would refuse the unlock
+            _release(connection, statement, params, external)
+        raise
+    _release(connection, statement, params, external)
+
+
+def _release(connection: sa.Connection, statement: str, params: dict, external: bool) -> None:
+    connection.execute(sa.text(statement), params)
+    if not external:
+        connection.commit()
+
+
+@contextmanager
+def _sqlite_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
+    if connection.in_transaction() or not uses_real_sqlite_transactions(connection.engine):
+        # The caller's transaction, or an engine whose BEGIN vidpipe does not control: the
+        # caller owns transaction and locking (see README, "Safety").
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    previous = sqlite_pragma(raw, "PRAGMA busy_timeout")
+    sqlite_pragma(raw, f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    connection.info[SQLITE_BEGIN_STATEMENT] = "BEGIN IMMEDIATE"
+    try:
+        transaction = connection.begin()
+    except sa.exc.OperationalError as exc:
+        if "locked" not in str(exc.orig):
+            raise
+        raise _timeout_error(timeout, "SQLite write lock") from None
+    finally:
+        del connection.info[SQLITE_BEGIN_STATEMENT]
+        sqlite_pragma(raw, f"PRAGMA busy_timeout={previous}")
+    with transaction:
+        yield
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error (psycopg and asyncpg name it differently)."""
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)

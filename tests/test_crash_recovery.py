@@ -54,7 +54,7 @@ def test_crash_after_the_first_table_of_0002(
 
     assert current_revision(engine) == HEAD
     if start != "base":
-        assert read_rows(engine, BASELINE_TABLES) == expected_rows(BASELINE_TABLES)
+        assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
     with fresh_database(dialect, tmp_path / "reference") as reference_url:
         reference = create_engine(reference_url, poolclass=sa.pool.NullPool)
         try:

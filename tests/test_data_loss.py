@@ -34,7 +34,7 @@ def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine
     assert "allow_data_loss" in message
     assert snapshot(engine) == before
     assert current_revision(engine) == HEAD
-    assert read_rows(engine, ALL_TABLES) == expected_rows(ALL_TABLES)
+    assert read_rows(engine, ALL_TABLES) == expected_rows(engine, ALL_TABLES)
 
 
 def test_every_table_is_checked_before_any_is_dropped(engine: sa.Engine) -> None:
@@ -90,7 +90,7 @@ def test_cli_refuses_then_obeys_allow_data_loss(
     )
     assert allowed.returncode == 0, allowed.stderr
     assert current_revision(engine) == "vidpipe_0001"
-    assert read_rows(engine, BASELINE_TABLES) == expected_rows(BASELINE_TABLES)
+    assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
 
 
 def test_cli_rejects_a_misspelt_switch(
@@ -113,7 +113,8 @@ def test_offline_downgrade_script_says_what_it_drops(database_url: sa.URL, tmp_p
     script = result.stdout
     notice = (
         "-- vidpipe: WARNING, this downgrade drops table scene_audio_manifests, "
-        "table scene_manifests and every row in them."
+        "table scene_manifests, column projects.characters, column projects.storyboard_kind, "
+        "column scenes.key_details and every row in them."
     )
     assert notice in script
     assert script.index(notice) < script.index("DROP TABLE")

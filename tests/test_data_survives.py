@@ -15,7 +15,7 @@ def test_rows_written_are_the_rows_read(engine: sa.Engine) -> None:
     """The comparison below is only as good as this round trip: prove it first."""
     upgrade(engine)
     insert_rows(engine, ALL_TABLES)
-    assert read_rows(engine, ALL_TABLES) == expected_rows(ALL_TABLES)
+    assert read_rows(engine, ALL_TABLES) == expected_rows(engine, ALL_TABLES)
     assert sum(len(rows) for rows in read_rows(engine, ALL_TABLES).values()) == 12
 
 
@@ -25,21 +25,21 @@ def test_rows_in_every_table_survive_adoption_from_base(engine: sa.Engine) -> No
     insert_rows(engine, ALL_TABLES)
     upgrade(engine)
     assert current_revision(engine) == HEAD
-    assert read_rows(engine, ALL_TABLES) == expected_rows(ALL_TABLES)
+    assert read_rows(engine, ALL_TABLES) == expected_rows(engine, ALL_TABLES)
 
 
 def test_rows_survive_up_down_and_up_again(engine: sa.Engine) -> None:
     upgrade(engine, "vidpipe_0001")
     insert_rows(engine, BASELINE_TABLES)
     upgrade(engine)
-    assert read_rows(engine, BASELINE_TABLES) == expected_rows(BASELINE_TABLES)
+    assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
 
     insert_rows(engine, MANIFEST_TABLES)
     downgrade(engine, "vidpipe_0001", allow_data_loss=True)
     assert current_revision(engine) == "vidpipe_0001"
     assert not set(MANIFEST_TABLES) & set(sa.inspect(engine).get_table_names())
-    assert read_rows(engine, BASELINE_TABLES) == expected_rows(BASELINE_TABLES)
+    assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
 
     upgrade(engine)
-    assert read_rows(engine, BASELINE_TABLES) == expected_rows(BASELINE_TABLES)
+    assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
     assert read_rows(engine, MANIFEST_TABLES) == {name: [] for name in MANIFEST_TABLES}

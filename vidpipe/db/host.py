@@ -5,13 +5,16 @@ Mode A (side by side): the host calls :func:`vidpipe.db.upgrade` at start-up and
 autogenerate and ``alembic check`` do not take vidpipe's tables for drift.
 
 Mode B (folded in): the host lists :func:`versions_directory` in its ``version_locations``,
-adds :data:`vidpipe.db.models.metadata` to its ``target_metadata`` and upgrades ``heads``.
+adds :data:`vidpipe.db.models.metadata` to its ``target_metadata``, passes
+:func:`include_folded_object` as ``include_object`` and upgrades ``heads``.
 """
 
 from pathlib import Path
 from typing import Any
 
-from vidpipe.db.environment import VERSION_TABLE
+from alembic import context
+
+from vidpipe.db.environment import VERSION_TABLE, include_object_on
 from vidpipe.db.migrate import script_location
 from vidpipe.db.models import metadata
 
@@ -29,6 +32,15 @@ def include_object(
 ) -> bool:
     """The same as :func:`include_name`, for hosts that filter with ``include_object``."""
     return not (type_ == "table" and name in VIDPIPE_TABLES)
+
+
+def include_folded_object(
+    object_: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Mode B's ``include_object``: vidpipe's PostgreSQL-only (GIN) indexes stay out of the
+    host's autogenerate and ``alembic check`` on other databases, as in vidpipe's own env.py."""
+    dialect_name = context.get_context().dialect.name
+    return include_object_on(dialect_name)(object_, name, type_, reflected, compare_to)
 
 
 def versions_directory() -> Path:

@@ -63,13 +63,16 @@ def ensure_columns(table_name: str, *columns: sa.Column) -> None:
 
 
 def drop_columns(table_name: str, *names: str) -> None:
-    """Drop the named columns that exist (batch mode, so SQLite rebuilds the table)."""
+    """Drop the named columns that exist, with a plain ALTER TABLE ... DROP COLUMN.
+
+    Only for columns no constraint or index refers to: SQLite (3.35 and later) drops those in
+    place, and the statement renders offline too, which the data-loss guard relies on to see
+    what a downgrade drops. Columns under a constraint need a batch rebuild instead.
+    """
     present = _column_names(table_name)
-    to_drop = [name for name in names if present is None or name in present]
-    if to_drop:
-        with op.batch_alter_table(table_name) as batch:
-            for name in to_drop:
-                batch.drop_column(name)
+    for name in names:
+        if present is None or name in present:
+            op.drop_column(table_name, name)
 
 
 def _column_names(table_name: str) -> set[str] | None:

@@ -283,3 +283,30 @@ def test_sqlite_migration_that_breaks_a_foreign_key_is_rolled_back(
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM scenes").scalar() == 0
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@pytest.mark.parametrize("dialect", dialect_params("sqlite"), indirect=True)
+def test_sqlite_foreign_key_check_runs_only_after_row_changes(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The check reads every row of every table: additive upgrades skip it, row changes don't."""
+    checks: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if "foreign_key_check" in statement:
+            checks.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    upgrade(engine, "vidpipe_0001")
+    upgrade(engine)
+    assert checks == []
+
+    config = alembic_config()
+    config.set_main_option(
+        "script_location", str(script_with_extra_revision(tmp_path, ORPHAN_REVISION))
+    )
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        with pytest.raises(ForeignKeyViolation):
+            command.upgrade(config, "heads")
+    assert checks == ["PRAGMA foreign_key_check"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
+from sqlalchemy import event
 
 from vidpipe.db import safety
 from vidpipe.db.adoption import refuse_foreign_tables
@@ -108,8 +109,9 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
             if _adopting(context):
                 # Before any DDL, the version table's included: on MariaDB DDL commits itself.
                 refuse_foreign_tables(connection, Base.metadata.sorted_tables)
-            context.run_migrations()
-            if sqlite:
+            with _rows_changed(connection) if sqlite else _nothing() as changed:
+                context.run_migrations()
+            if sqlite and changed():
                 check_sqlite_foreign_keys(connection)
 
 
@@ -172,6 +174,31 @@ def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
             sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
 
 
+#: Statements that can leave a row pointing nowhere while foreign keys are off: writes to rows,
+#: and dropped or renamed tables (a batch rebuild does all of them). Additive DDL cannot.
+_ROW_CHANGING = re.compile(
+    r"\s*(INSERT|UPDATE|DELETE|REPLACE|DROP\s+TABLE|ALTER\s+TABLE\s+\S+\s+RENAME)", re.I
+)
+
+
 @contextmanager
-def _nothing() -> Iterator[None]:
-    yield
+def _rows_changed(connection: sa.Connection) -> Iterator[Callable[[], bool]]:
+    """Watch the run: ``PRAGMA foreign_key_check`` reads every row of every table, which on a
+    big database costs more than the migration itself, so it runs only when needed."""
+    changed = False
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal changed
+        if not changed and VERSION_TABLE not in statement and _ROW_CHANGING.match(statement):
+            changed = True
+
+    event.listen(connection, "before_cursor_execute", watch)
+    try:
+        yield lambda: changed
+    finally:
+        event.remove(connection, "before_cursor_execute", watch)
+
+
+@contextmanager
+def _nothing() -> Iterator[Callable[[], bool]]:
+    yield lambda: False

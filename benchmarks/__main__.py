@@ -18,7 +18,7 @@ from benchmarks.storyboards import find_asset, save_storyboards
 from tests.databases import fresh_database, server_unreachable
 
 SIZES = {
-    "full": {"calls": 200, "repeat": 3, "scenes": 1_000_000, "projects": 200, "manifests": 100_000},
+    "full": {"calls": 200, "repeat": 5, "scenes": 1_000_000, "projects": 200, "manifests": 100_000},
     "tiny": {"calls": 3, "repeat": 1, "scenes": 2_000, "projects": 3, "manifests": 200},
 }
 

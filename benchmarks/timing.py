@@ -1,5 +1,6 @@
 """Small timing helpers: the median of repeated runs, in seconds."""
 
+import gc
 import statistics
 import subprocess
 import time
@@ -9,14 +10,26 @@ from collections.abc import Callable
 def median_seconds(
     run: Callable[[], object], repeat: int, setup: Callable[[], object] | None = None
 ) -> float:
-    """Median wall time of ``run`` over ``repeat`` runs, each after an untimed ``setup``."""
+    """Median wall time of ``run`` over ``repeat`` runs, each after an untimed ``setup``.
+
+    One untimed run first warms caches (SQLAlchemy's compiled statements, the driver's), as in
+    a process that has been serving for a while; the garbage collector is paused while a run is
+    timed, as ``timeit`` does, so a collection that happens to fall in one run does not decide it.
+    """
     samples = []
-    for _ in range(repeat):
+    for attempt in range(repeat + 1):
         if setup is not None:
             setup()
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            run()
+            elapsed = time.perf_counter() - start
+        finally:
+            gc.enable()
+        if attempt:
+            samples.append(elapsed)
     return statistics.median(samples)
 
 

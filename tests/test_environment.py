@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 from tests.cli import REPO_ROOT, alembic
 from tests.databases import as_async, dialect_params, fresh_database
 from tests.revisions import HEAD
+from tests.rows import BASELINE_TABLES, MANIFEST_TABLES
 from tests.schema_snapshot import snapshot
 from vidpipe.db import (
     VERSION_TABLE,
@@ -26,18 +27,7 @@ from vidpipe.db import (
 )
 from vidpipe.db.migrate import alembic_config
 
-TABLES = {
-    "manifests",
-    "assets",
-    "projects",
-    "manifest_snapshots",
-    "scenes",
-    "pipeline_runs",
-    "keyframes",
-    "video_clips",
-    "scene_manifests",
-    "scene_audio_manifests",
-}
+TABLES = set(BASELINE_TABLES + MANIFEST_TABLES)
 
 
 def url_text(url: sa.URL) -> str:

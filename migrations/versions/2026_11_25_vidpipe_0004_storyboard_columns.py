@@ -2,7 +2,7 @@
 
 Revision ID: vidpipe_0004
 Revises: vidpipe_0003
-Create Date: 2026-11-26
+Create Date: 2026-11-25
 
 Why: ``vidpipe.db.store`` rebuilds a storyboard from its rows, and the pre-manifest tables had no
 place for three of its parts: each scene's ``key_details``, the storyboard's ``characters``, and

@@ -2,7 +2,7 @@
 
 Revision ID: vidpipe_0003
 Revises: vidpipe_0002
-Create Date: 2026-11-26
+Create Date: 2026-11-25
 
 Why: the pipeline asks "in which scenes does asset CHAR_01 appear?" and "where does CHAR_01
 speak?" (``vidpipe.db.store``). On PostgreSQL the tag arrays are JSONB and a GIN index answers

@@ -61,6 +61,7 @@ _projects = Project.__table__
 _scenes = Scene.__table__
 _manifests = SceneManifest.__table__
 _audio = SceneAudioManifest.__table__
+_RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
 #: The widths of the denormalised composition columns, read once from the model.
 _COMPOSITION_LIMITS = {
     field: _manifests.c[f"composition_{field}"].type.length
@@ -202,7 +203,7 @@ def _prepare(
     """Validate and check the storyboard and compute its rows; touches no database."""
     model = _validated(storyboard, schema)
     data = model.model_dump(mode="json")
-    _check_storable(model)
+    raw_json = _storable_json(model)
     _check_scene_indexes(model)
     enhanced = isinstance(model, EnhancedStoryboardOutput)
     project_values = {
@@ -210,7 +211,7 @@ def _prepare(
         "style_guide": data["style_guide"],
         "characters": data["characters"],
         "storyboard_kind": KINDS[type(model)],
-        "storyboard_raw": data,
+        "storyboard_raw": raw_json,
     }
     return _Prepared(
         project_id, model, project_values, *_rows(project_id, data["scenes"], enhanced)
@@ -260,7 +261,13 @@ def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> N
         .where(_projects.c.id == sa.bindparam("project_key"))
         .values({name: sa.bindparam(name) for name in names})
     )
-    columns = {"project_key": _projects.c.id, **{name: _projects.c[name] for name in names}}
+    columns = {
+        "project_key": _projects.c.id,
+        **{name: _projects.c[name] for name in names},
+        # Already JSON text (_storable_json): bound as text, into the column's own SQL (with its
+        # ::JSONB cast on PostgreSQL), so the largest document is not serialised a second time.
+        "storyboard_raw": _RAW_JSON_TEXT,
+    }
     _executemany(connection, statement, columns, rows)
 
 
@@ -351,18 +358,22 @@ def _path(loc: Iterable[int | str], payload: Any) -> str:
     return text or "storyboard"
 
 
-def _check_storable(model: Storyboard) -> None:
-    """Refuse text that some dialect cannot store, the same way on every dialect.
+def _storable_json(model: Storyboard) -> str:
+    """The storyboard as JSON text, after refusing text that some dialect cannot store.
 
-    One pass of pydantic-core's serializer first: it writes NUL as \\u0000 and fails on a lone
-    surrogate, so a storyboard with neither (nearly all) skips the walk that names the field.
+    pydantic-core writes NUL as \\u0000 and fails on a lone surrogate, so one serialisation
+    both finds the (rare) storyboard that needs the walk naming the field, the same way on
+    every dialect, and gives ``storyboard_raw`` its text, which is stored as it is.
     """
     try:
-        suspect = "\\u0000" in model.model_dump_json()
+        text = model.model_dump_json()
     except PydanticSerializationError:
-        suspect = True
-    if suspect:
+        text = None
+    if text is None or "\\u0000" in text:
         _find_unstorable(model.model_dump(mode="json"), "")
+    if text is None:  # the walk found nothing; only a lone surrogate stops pydantic-core
+        raise StoryboardError("storyboard: cannot be serialised as JSON; nothing was saved")
+    return text
 
 
 def _find_unstorable(data: Any, path: str) -> None:

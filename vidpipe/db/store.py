@@ -62,6 +62,8 @@ _scenes = Scene.__table__
 _manifests = SceneManifest.__table__
 _audio = SceneAudioManifest.__table__
 _RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
+#: Children first: the order their old rows are deleted in.
+_STORYBOARD_TABLES = (_audio, _manifests, _scenes)
 #: The widths of the denormalised composition columns, read once from the model.
 _COMPOSITION_LIMITS = {
     field: _manifests.c[f"composition_{field}"].type.length
@@ -225,17 +227,24 @@ def _write(session: Session, storyboards: list[_Prepared]) -> None:
     try:
         with session.begin_nested():
             connection = session.connection()
-            found = set(
-                connection.scalars(sa.select(_projects.c.id).where(_projects.c.id.in_(project_ids)))
-            )
-            missing = [str(project_id) for project_id in project_ids if project_id not in found]
+            # One query says which projects exist and which tables hold rows of theirs, so a
+            # first save (the common case) sends no DELETE at all.
+            holds = [
+                sa.exists().where(table.c.project_id == _projects.c.id).label(table.name)
+                for table in _STORYBOARD_TABLES
+            ]
+            found = connection.execute(
+                sa.select(_projects.c.id, *holds).where(_projects.c.id.in_(project_ids))
+            ).all()
+            missing = set(project_ids) - {row.id for row in found}
             if missing:
                 raise UnknownProjectError(
-                    f"No project with id {', '.join(missing)}: nothing was saved"
+                    f"No project with id {', '.join(map(str, sorted(missing)))}: nothing was saved"
                 )
             _update_projects(connection, [prepared.project_values for prepared in storyboards])
-            for table in (_audio, _manifests, _scenes):
-                connection.execute(sa.delete(table).where(table.c.project_id.in_(project_ids)))
+            for table in _STORYBOARD_TABLES:
+                if any(row._mapping[table.name] for row in found):
+                    connection.execute(sa.delete(table).where(table.c.project_id.in_(project_ids)))
             for table, rows in (
                 (_scenes, [row for p in storyboards for row in p.scene_rows]),
                 (_manifests, [row for p in storyboards for row in p.manifest_rows]),

@@ -109,8 +109,9 @@ def save_storyboard(
 def storyboard_batch(session: Session) -> Iterator[None]:
     """Defer the writes of every ``save_storyboard`` in the block to its end, then do them at once.
 
-    Saving many storyboards (a backfill, a regeneration of many projects) then costs one UPDATE,
-    three DELETEs and three INSERT executemanys in all, instead of that many per storyboard.
+    Saving many storyboards (a backfill, a regeneration of many projects) then costs one look-up,
+    one UPDATE, the DELETEs of what is replaced and three INSERT executemanys in all, instead of
+    that many per storyboard.
     Validation errors still raise at the ``save_storyboard`` call; database errors (an unknown
     project, scenes whose keyframes block a replacement) raise when the block ends, and then
     nothing of the batch is written. An exception inside the block discards the batch.

@@ -56,7 +56,9 @@ def run_online() -> None:
     if isinstance(handed_in, sa.Connection):
         run_migrations(context, handed_in)
         return
-    if isinstance(handed_in, sa.Engine):
+    if handed_in is not None:
+        # An Engine, or anything engine-like (pytest-alembic wraps a live connection so that
+        # connect() hands it back): something handed in must never fall through to the URL.
         with handed_in.connect() as connection:
             run_migrations(context, connection)
         return

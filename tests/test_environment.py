@@ -3,6 +3,8 @@
 import asyncio
 import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -300,3 +302,20 @@ def test_sqlite_foreign_key_check_runs_only_after_row_changes(
         with pytest.raises(ForeignKeyViolation):
             command.upgrade(config, "heads")
     assert checks == ["PRAGMA foreign_key_check"]
+
+
+def test_an_engine_like_object_handed_in_is_migrated_never_the_default_database(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest-alembic hands in a wrapped connection that is neither Engine nor Connection."""
+
+    class EngineLike:
+        @contextmanager
+        def connect(self) -> Iterator[sa.Connection]:
+            with engine.connect() as connection:
+                yield connection
+
+    monkeypatch.chdir(tmp_path)
+    command.upgrade(alembic_config(connection=EngineLike()), "head")
+    assert current_revision(engine) == HEAD
+    assert not (tmp_path / "vidpipe.db").exists()

@@ -85,3 +85,22 @@ def test_drift_and_errors_are_one_line_and_exit_non_zero(tmp_path: Path) -> None
     assert "--url is not a valid SQLAlchemy URL" in outcomes["bad url"].stderr
     assert "s3cret" not in outcomes["bad url"].stderr
     assert "Connection refused" in outcomes["no server"].stderr
+
+
+def test_downgrade_with_data_is_refused_unless_allowed(tmp_path: Path) -> None:
+    assert vidpipe_db("upgrade", cwd=tmp_path).returncode == 0
+    with sa.create_engine(f"sqlite:///{tmp_path / 'vidpipe.db'}").begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO projects (id, prompt, style, aspect_ratio, target_clip_duration, "
+            "target_scene_count, status) VALUES ('0123456789abcdef0123456789abcdef', 'p', 's', "
+            "'16:9', 8, 3, 'draft')"
+        )
+    refused = vidpipe_db("downgrade", "base", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("vidpipe-db: error: Downgrade to base refused")
+    assert "projects (1 row)" in refused.stderr
+    assert vidpipe_db("current", cwd=tmp_path).stdout.strip() == HEAD
+
+    allowed = vidpipe_db("downgrade", "base", "--allow-data-loss", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert vidpipe_db("current", cwd=tmp_path).stdout.startswith("none")

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vidpipe.db import migrate
 from vidpipe.db.engine import DEFAULT_URL, URL_ENV_VAR, resolve_url
+from vidpipe.db.safety import DEFAULT_LOCK_TIMEOUT
 
 DESCRIPTION = f"""\
 Migrate vidpipe's database with the revisions shipped inside the package.
@@ -31,10 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = resolve_url(args.url, source="--url") if args.url else resolve_url()
         shown = url.render_as_string(hide_password=True)
         if args.command == "upgrade":
-            migrate.upgrade(url, args.revision)
+            migrate.upgrade(url, args.revision, lock_timeout=args.lock_timeout)
             print(f"{shown}: at {migrate.current_revision(url)}")
         elif args.command == "downgrade":
-            migrate.downgrade(url, args.revision)
+            migrate.downgrade(
+                url,
+                args.revision,
+                allow_data_loss=args.allow_data_loss,
+                lock_timeout=args.lock_timeout,
+            )
             print(f"{shown}: at {migrate.current_revision(url) or 'base (no vidpipe tables)'}")
         elif args.command == "current":
             print(migrate.current_revision(url) or "none: vidpipe's revisions were never applied")
@@ -68,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
         "downgrade", help="downgrade to a revision: an id, -1, or base (drops vidpipe's tables)"
     )
     downgrade.add_argument("revision")
+    downgrade.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns even if they hold rows (refused otherwise, naming them)",
+    )
+    for moving in (upgrade, downgrade):
+        moving.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=DEFAULT_LOCK_TIMEOUT,
+            metavar="SECONDS",
+            help="how long to wait for another process's migration "
+            f"(default {DEFAULT_LOCK_TIMEOUT:g})",
+        )
     commands.add_parser("current", help="print the revision the database is at")
     commands.add_parser("check", help="exit 1 if the database and the models disagree")
     sql = commands.add_parser(

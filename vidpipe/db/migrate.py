@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from vidpipe.db.engine import create_async_engine, create_engine, is_async_url, resolve_url
 from vidpipe.db.environment import VERSION_TABLE
+from vidpipe.db.errors import InvalidVersionState
 from vidpipe.db.safety import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
@@ -96,7 +97,10 @@ def current_revision(bind: Bind = None) -> str | None:
     with _connection(bind) as connection:
         heads = _database_heads(connection)
     if len(heads) > 1:
-        raise RuntimeError(f"{VERSION_TABLE} records several revisions: {', '.join(heads)}")
+        raise InvalidVersionState(
+            f"{VERSION_TABLE} records several revisions ({', '.join(heads)}); vidpipe's history "
+            "has one head. Repair it with: alembic stamp --purge <revision>"
+        )
     return heads[0] if heads else None
 
 

@@ -1,4 +1,4 @@
-"""Run the real ``alembic`` command line against the repository's alembic.ini."""
+"""Run real commands in fresh processes: the alembic command line, and Python itself."""
 
 import os
 import subprocess
@@ -21,3 +21,15 @@ def alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.Complet
         text=True,
         timeout=300,
     )
+
+
+def python(code: str, cwd: Path = REPO_ROOT) -> str:
+    """Run ``code`` in a fresh interpreter (nothing imported yet) and return what it printed."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout

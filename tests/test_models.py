@@ -1,7 +1,5 @@
 """The models: the seed's tables, the legacy columns, the dialect types and defaults, no side effects."""
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -9,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from tests.cli import REPO_ROOT
+from tests.cli import python
 from vidpipe.db import upgrade
 from vidpipe.db.models import (
     Asset,
@@ -30,14 +28,7 @@ def test_the_seed_plans_model_verify_command_prints_its_done_lines() -> None:
         "print('SceneManifest PK:', [c.name for c in SceneManifest.__table__.primary_key.columns]); "
         "print('SceneAudioManifest PK:', [c.name for c in SceneAudioManifest.__table__.primary_key.columns])"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    output = python(code)
     assert output.splitlines() == [
         "SceneManifest columns: ['project_id', 'scene_index', 'manifest_json', "
         "'composition_shot_type', 'composition_camera_movement', 'asset_tags', 'new_asset_count', "
@@ -74,15 +65,7 @@ engines = [o for o in gc.get_objects() if isinstance(o, sqlalchemy.engine.Engine
 touched = [e for e in events if e[0] != "open" or e[1].endswith((".ini", ".db", ".toml"))]
 print(len(engines), touched)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert result.stdout.strip() == "0 []"
+    assert python(code, cwd=tmp_path).strip() == "0 []"
     assert list(tmp_path.iterdir()) == []
 
 

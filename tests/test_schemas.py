@@ -1,14 +1,12 @@
 """The storyboard schemas keep the seed plan's contract: names, types, defaults, descriptions."""
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from tests.cli import REPO_ROOT
+from tests.cli import python
 from vidpipe.schemas import storyboard, storyboard_enhanced
 from vidpipe.schemas.storyboard import SceneSchema, StoryboardOutput
 from vidpipe.schemas.storyboard_enhanced import (
@@ -21,18 +19,19 @@ from vidpipe.schemas.storyboard_enhanced import (
 )
 
 # The seed plan's field lists, in its order: the contract, written out by hand.
+SCENE_FIELDS = [
+    "scene_index",
+    "scene_description",
+    "key_details",
+    "start_frame_prompt",
+    "end_frame_prompt",
+    "video_motion_prompt",
+    "transition_notes",
+]
 SEED_FIELDS = {
     "StyleGuide": ["visual_style", "color_palette", "camera_style"],
     "CharacterDescription": ["name", "physical_description", "clothing_description"],
-    "SceneSchema": [
-        "scene_index",
-        "scene_description",
-        "key_details",
-        "start_frame_prompt",
-        "end_frame_prompt",
-        "video_motion_prompt",
-        "transition_notes",
-    ],
+    "SceneSchema": SCENE_FIELDS,
     "StoryboardOutput": ["style_guide", "characters", "scenes"],
     "AssetPlacement": ["asset_tag", "role", "position", "action", "expression", "wardrobe_note"],
     "SceneComposition": ["shot_type", "camera_movement", "focal_point"],
@@ -56,17 +55,7 @@ SEED_FIELDS = {
         "music",
         "audio_continuity",
     ],
-    "EnhancedSceneSchema": [
-        "scene_index",
-        "scene_description",
-        "key_details",
-        "start_frame_prompt",
-        "end_frame_prompt",
-        "video_motion_prompt",
-        "transition_notes",
-        "scene_manifest",
-        "audio_manifest",
-    ],
+    "EnhancedSceneSchema": [*SCENE_FIELDS, "scene_manifest", "audio_manifest"],
     "EnhancedStoryboardOutput": ["style_guide", "characters", "scenes"],
 }
 # Fields the seed gives a default: None unless listed with [] (default_factory=list).
@@ -182,20 +171,8 @@ def test_new_asset_declarations_accept_and_dump_the_same_dicts() -> None:
     assert set(item["properties"]) == {"name", "type", "description"}
 
 
-def run_python(code: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout
-
-
 def test_the_seed_plans_schema_verify_command_prints_its_done_lines() -> None:
-    output = run_python(
+    output = python(
         "from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput, "
         "SceneManifestSchema, SceneAudioManifestSchema, AssetPlacement, DialogueLine, SFXEntry, "
         "AmbientAudio, MusicDirection, AudioContinuity, SceneComposition, EnhancedSceneSchema; "

@@ -14,16 +14,10 @@ from logging.config import fileConfig
 
 import sqlalchemy as sa
 from alembic import context
-from sqlalchemy.pool import NullPool
 
-from vidpipe.db.engine import (
-    URL_ENV_VAR,
-    create_async_engine,
-    create_engine,
-    is_async_url,
-    resolve_url,
-)
+from vidpipe.db.engine import URL_ENV_VAR, is_async_url, resolve_url
 from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
+from vidpipe.db.pooler import migration_async_engine, migration_engine
 from vidpipe.db.safety import write_offline_notice
 
 config = context.config
@@ -66,7 +60,7 @@ def run_online() -> None:
     if is_async_url(url):
         asyncio.run(_run_async(url))
         return
-    engine = create_engine(url, poolclass=NullPool)
+    engine = migration_engine(url)
     try:
         with engine.connect() as connection:
             run_migrations(context, connection)
@@ -75,7 +69,7 @@ def run_online() -> None:
 
 
 async def _run_async(url: sa.URL) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = migration_async_engine(url)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(lambda sync: run_migrations(context, sync))

@@ -67,31 +67,38 @@ def _timeout_error(timeout: float, what: str) -> MigrationLockTimeout:
 @contextmanager
 def _postgresql_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
     external = connection.in_transaction()
-    function = "pg_advisory_xact_lock" if external else "pg_advisory_lock"
+    if not external:
+        # Each statement of the run must see what the previous holder committed while this one
+        # waited: a REPEATABLE READ snapshot, taken at the lock statement, would hide it.
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
     previous = connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
-    # SET LOCAL ends with the transaction; the session lock does not.
     connection.execute(
         sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{int(timeout * 1000)}"}
     )
     try:
-        connection.execute(sa.text(f"SELECT {function}(:key)"), {"key": POSTGRESQL_LOCK_KEY})
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_LOCK_KEY}
+        )
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) != _POSTGRESQL_LOCK_NOT_AVAILABLE:
             raise
         if not external:
             connection.rollback()
         raise _timeout_error(timeout, f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}") from None
+    connection.execute(
+        sa.text("SELECT set_config('lock_timeout', :previous, true)"), {"previous": previous}
+    )
     if external:
-        connection.execute(
-            sa.text("SELECT set_config('lock_timeout', :previous, true)"), {"previous": previous}
-        )
-        yield
+        yield  # the caller's commit or rollback releases the lock
         return
-    # A fresh transaction for the migration: under REPEATABLE READ a snapshot taken before the
-    # lock would hide the revision the previous holder committed.
-    connection.commit()
-    with _releasing(connection, "SELECT pg_advisory_unlock(:key)", {"key": POSTGRESQL_LOCK_KEY}):
+    # The lock ends with this transaction, so the whole run happens in it and this commits.
+    try:
         yield
+    except BaseException:
+        with suppress(sa.exc.DBAPIError):
+            connection.rollback()
+        raise
+    connection.commit()
 
 
 @contextmanager

@@ -18,11 +18,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import NullPool
 
-from vidpipe.db.engine import create_async_engine, create_engine, is_async_url, resolve_url
+from vidpipe.db.engine import is_async_url, resolve_url
 from vidpipe.db.environment import VERSION_TABLE
 from vidpipe.db.errors import InvalidVersionState
+from vidpipe.db.pooler import migration_async_engine, migration_engine
 from vidpipe.db.safety import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
@@ -172,9 +172,7 @@ async def _run_async(
     if isinstance(bind, AsyncConnection):
         await bind.run_sync(migrate)
         return
-    engine = (
-        bind if isinstance(bind, AsyncEngine) else create_async_engine(bind, poolclass=NullPool)
-    )
+    engine = bind if isinstance(bind, AsyncEngine) else migration_async_engine(bind)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(migrate)
@@ -192,7 +190,7 @@ def _connection(bind: Bind) -> Iterator[sa.Connection]:
         with bind.connect() as connection:
             yield connection
         return
-    engine = create_engine(bind, poolclass=NullPool)
+    engine = migration_engine(bind)
     try:
         with engine.connect() as connection:
             yield connection

@@ -15,12 +15,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 #: Where Debian's package installs it (not on a normal user's PATH).
 PGBOUNCER_CANDIDATES = ("pgbouncer", "/usr/sbin/pgbouncer")
 #: Server connections per database/user pair: fewer than the concurrent clients of the tests.
 POOL_SIZE = 2
+
+
+#: How a test reaches the server: through PgBouncer in either pool mode, or directly.
+ROUTES = ("transaction", "session", "direct")
+
+
+@contextmanager
+def route(name: str, database_url: sa.URL, directory: Path) -> Iterator[sa.URL]:
+    """``database_url`` reached by route ``name``; without pgbouncer the test is skipped, or
+    fails under ``VIDPIPE_REQUIRE_ALL_DIALECTS=1`` (an untested pooler is a failed one)."""
+    if name == "direct":
+        yield database_url
+        return
+    if pgbouncer_executable() is None:
+        reason = "pgbouncer is not installed (Debian: apt-get install pgbouncer)"
+        if os.environ.get("VIDPIPE_REQUIRE_ALL_DIALECTS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with pgbouncer(database_url, name, directory) as url:
+        yield url
 
 
 def pgbouncer_executable() -> str | None:

@@ -10,30 +10,24 @@ import pytest
 import sqlalchemy as sa
 
 from tests.concurrent_upgrade import upgrade_after_barrier
-from tests.conftest import REQUIRE_ALL_DIALECTS
 from tests.databases import dialect_params
-from tests.pgbouncer import pgbouncer, pgbouncer_executable
+from tests.pgbouncer import ROUTES, route
 from tests.revisions import HEAD
-from vidpipe.db import VERSION_TABLE, create_engine
+from vidpipe.db import VERSION_TABLE, create_engine, current_revision, upgrade
 from vidpipe.db.models import Base
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 
 PROCESSES = 8
+#: What a host's psycopg engine needs behind a transaction-mode PgBouncer (see README).
+PSYCOPG_NO_PREPARE = {"prepare_threshold": None}
 
 
-@pytest.fixture(params=["transaction", "session", "direct"])
-def route(request: pytest.FixtureRequest, database_url: sa.URL, tmp_path: Path) -> Iterator[sa.URL]:
-    """The test database's URL through a PgBouncer in the given pool mode, or direct."""
-    if request.param == "direct":
-        yield database_url
-        return
-    if pgbouncer_executable() is None:
-        reason = "pgbouncer is not installed (Debian: apt-get install pgbouncer)"
-        if REQUIRE_ALL_DIALECTS:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with pgbouncer(database_url, request.param, tmp_path / "pgbouncer") as url:
+@pytest.fixture(params=ROUTES)
+def route_url(
+    request: pytest.FixtureRequest, database_url: sa.URL, tmp_path: Path
+) -> Iterator[sa.URL]:
+    with route(request.param, database_url, tmp_path / "pgbouncer") as url:
         yield url
 
 
@@ -71,8 +65,12 @@ def advisory_locks(database_url: sa.URL) -> list[tuple]:
         engine.dispose()
 
 
-def test_eight_replicas_upgrade_through_the_route(route: sa.URL, database_url: sa.URL) -> None:
-    assert upgrade_together(route) == [0] * PROCESSES
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+def test_eight_replicas_upgrade_through_the_route(
+    route_url: sa.URL, database_url: sa.URL, driver: str
+) -> None:
+    route_url = route_url.set(drivername=f"postgresql+{driver}")
+    assert upgrade_together(route_url) == [0] * PROCESSES
     assert advisory_locks(database_url) == []
     engine = create_engine(database_url, poolclass=sa.pool.NullPool)
     try:
@@ -85,5 +83,21 @@ def test_eight_replicas_upgrade_through_the_route(route: sa.URL, database_url: s
     finally:
         engine.dispose()
     # The start-up check of replicas at head (the fast path) through the same route.
-    assert upgrade_together(route) == [0] * PROCESSES
+    assert upgrade_together(route_url) == [0] * PROCESSES
     assert advisory_locks(database_url) == []
+
+
+def test_a_connection_handed_in_inside_a_transaction_is_migrated_in_it(
+    route_url: sa.URL, database_url: sa.URL
+) -> None:
+    """The lock belongs to the caller's transaction and goes with its commit, on any route."""
+    engine = create_engine(route_url, poolclass=sa.pool.NullPool, connect_args=PSYCOPG_NO_PREPARE)
+    try:
+        with engine.begin() as connection:
+            upgrade(connection)
+            assert current_revision(connection) == HEAD
+            assert [mode for _, mode, _ in advisory_locks(database_url)] == ["ExclusiveLock"]
+        assert advisory_locks(database_url) == []
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()

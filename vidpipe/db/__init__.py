@@ -9,6 +9,7 @@ from vidpipe.db.errors import (
     DatabaseAheadError,
     DatabaseURLError,
     DataLossRefused,
+    DDLLockTimeout,
     DuplicateRows,
     ForeignKeyViolation,
     InvalidVersionState,
@@ -22,6 +23,7 @@ from vidpipe.db.migrate import current_revision, downgrade, upgrade, upgrade_asy
 __all__ = [
     "BRANCH_LABEL",
     "VERSION_TABLE",
+    "DDLLockTimeout",
     "DataLossRefused",
     "DatabaseAheadError",
     "DatabaseURLError",

@@ -18,6 +18,7 @@ from vidpipe.db.adoption import refuse_foreign_tables
 from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation, MigrationSettingError
 from vidpipe.db.faults import injected_fault
+from vidpipe.db.lock_retry import RetrySettings, retrying_lock_waits
 from vidpipe.db.locking import migration_lock
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 
@@ -84,8 +85,15 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
     """Run the revisions the command asked for over ``connection``, in one transaction.
 
     The run holds the migration lock throughout and is refused before it writes anything if
-    the version table or a downgrade's data loss says so (vidpipe.db.safety).
+    the version table or a downgrade's data loss says so (vidpipe.db.safety). A run whose
+    statement times out behind an application's lock is tried again (vidpipe.db.lock_retry).
     """
+    retrying_lock_waits(
+        connection, RetrySettings.from_context(context), lambda: _run_once(context, connection)
+    )
+
+
+def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
     options = configure_options(connection.dialect.name)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:

@@ -43,6 +43,30 @@ class MigrationLockTimeout(VidpipeDatabaseError):
     """Another process held the migration lock for longer than the lock timeout."""
 
 
+class DDLLockTimeout(VidpipeDatabaseError):
+    """A migration statement waited too long behind another transaction's lock, on every try.
+
+    ``statement`` is the SQL that waited, ``table`` the table it names (None if it names none),
+    ``attempts`` how many times the run was tried, and ``blockers`` what held the table when
+    vidpipe gave up: ``(pid, state, query)`` of each other session (PostgreSQL only).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        statement: str,
+        table: str | None,
+        attempts: int,
+        blockers: list[tuple[int, str, str]],
+    ) -> None:
+        super().__init__(message)
+        self.statement = statement
+        self.table = table
+        self.attempts = attempts
+        self.blockers = blockers
+
+
 class DatabaseAheadError(VidpipeDatabaseError):
     """The version table names a revision this version of vidpipe does not know."""
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 from vidpipe.db.engine import is_async_url, resolve_url
 from vidpipe.db.environment import VERSION_TABLE
 from vidpipe.db.errors import InvalidVersionState
+from vidpipe.db.lock_retry import DEFAULT_DDL_RETRIES
 from vidpipe.db.pooler import migration_async_engine, migration_engine
 from vidpipe.db.safety import DEFAULT_LOCK_TIMEOUT
 
@@ -50,13 +51,22 @@ def alembic_config(**attributes: Any) -> Config:
 
 
 def upgrade(
-    bind: Bind = None, revision: str = "head", *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    bind: Bind = None,
+    revision: str = "head",
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ddl_retries: int = DEFAULT_DDL_RETRIES,
 ) -> None:
     """Upgrade the database to ``revision`` (default: the newest).
 
-    Waits up to ``lock_timeout`` seconds for another process's migration (vidpipe.db.locking).
+    Waits up to ``lock_timeout`` seconds for another process's migration (vidpipe.db.locking),
+    and tries the run up to ``ddl_retries`` more times while a statement times out behind an
+    application's lock (vidpipe.db.lock_retry).
     """
-    _run(bind, partial(_upgrade, revision=revision, lock_timeout=lock_timeout))
+    _run(
+        bind,
+        partial(_upgrade, revision=revision, lock_timeout=lock_timeout, ddl_retries=ddl_retries),
+    )
 
 
 def downgrade(
@@ -65,17 +75,21 @@ def downgrade(
     *,
     allow_data_loss: bool = False,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ddl_retries: int = DEFAULT_DDL_RETRIES,
 ) -> None:
     """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table).
 
     Refuses, changing nothing, if that would drop a table or column holding data, unless
-    ``allow_data_loss`` is true.
+    ``allow_data_loss`` is true. ``lock_timeout`` and ``ddl_retries`` as for :func:`upgrade`.
     """
     _run(
         bind,
         lambda connection: command.downgrade(
             alembic_config(
-                connection=connection, allow_data_loss=allow_data_loss, lock_timeout=lock_timeout
+                connection=connection,
+                allow_data_loss=allow_data_loss,
+                lock_timeout=lock_timeout,
+                ddl_retries=ddl_retries,
             ),
             revision,
         ),
@@ -87,9 +101,13 @@ async def upgrade_async(
     revision: str = "head",
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ddl_retries: int = DEFAULT_DDL_RETRIES,
 ) -> None:
     """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
-    await _run_async(bind, partial(_upgrade, revision=revision, lock_timeout=lock_timeout))
+    await _run_async(
+        bind,
+        partial(_upgrade, revision=revision, lock_timeout=lock_timeout, ddl_retries=ddl_retries),
+    )
 
 
 def current_revision(bind: Bind = None) -> str | None:

@@ -1,0 +1,213 @@
+"""Retry a run whose statement waited too long behind an application's lock.
+
+On PostgreSQL every statement of a run waits at most ``ddl_lock_timeout`` for a table lock
+(vidpipe.db.environment), so that a migration queued behind a long application transaction
+does not in turn queue every later query of the application behind itself. When that timeout
+fires, the run is tried again after a back-off (``ddl_retry_delay``, doubled each time, at most
+:data:`MAX_RETRY_DELAY`), up to ``ddl_retries`` more times: a deploy during traffic then
+succeeds as soon as the blocking transaction ends, and gives up with :class:`DDLLockTimeout`,
+naming the statement, its table and what held the table, if it never does. Each retry is
+logged at WARNING.
+
+What is retried is the whole run. On PostgreSQL the run is one transaction, so the failed
+attempt left nothing behind and released the migration lock while it backed off (another
+replica may finish the work meanwhile; the retry then finds the database at head). On MariaDB
+each revision commits on its own and is recorded when done, so the retry resumes with the
+revision that waited; it applies to InnoDB's row-lock and metadata-lock timeouts (error 1205)
+and deadlocks (1213), whichever the server's ``lock_wait_timeout`` /
+``innodb_lock_wait_timeout`` let happen. A connection handed in already inside a transaction
+is not retried: the failed statement aborted the caller's transaction, which vidpipe cannot
+replay; the error is raised at once. SQLite waits ``busy_timeout`` instead and is not retried.
+"""
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.runtime.environment import EnvironmentContext
+
+from vidpipe.db.errors import DDLLockTimeout, MigrationSettingError
+from vidpipe.db.pooler import no_server_side_prepares
+
+__all__ = [
+    "DDL_RETRIES",
+    "DDL_RETRY_DELAY",
+    "DEFAULT_DDL_RETRIES",
+    "DEFAULT_DDL_RETRY_DELAY",
+    "MAX_RETRY_DELAY",
+    "RetrySettings",
+    "retrying_lock_waits",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Setting names, the same in ``config.attributes`` and in ``-x name=value``.
+DDL_RETRIES = "ddl_retries"
+DDL_RETRY_DELAY = "ddl_retry_delay"
+#: Five retries with the default back-off wait about a minute (plus six ddl_lock_timeouts) for
+#: an application transaction to end: longer than a typical request, short enough for a deploy.
+DEFAULT_DDL_RETRIES = 5
+DEFAULT_DDL_RETRY_DELAY = 1.0
+MAX_RETRY_DELAY = 60.0
+
+#: SQLSTATE lock_not_available (lock_timeout fired) and deadlock_detected.
+_POSTGRESQL_LOCK_WAITS = ("55P03", "40P01")
+#: ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
+_MYSQL_LOCK_WAITS = (1205, 1213)
+#: The table a DDL or DML statement names, as vidpipe's revisions write them.
+_TABLE = re.compile(
+    r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|ON|INTO|UPDATE|FROM)\s+(?:ONLY\s+)?"
+    r"[\"`]?(?:\w+[\"`]?\.[\"`]?)?(\w+)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How often, and after how long, a run that waited too long for a lock is tried again."""
+
+    #: Further tries after the first (0: fail at the first lock timeout).
+    retries: int = DEFAULT_DDL_RETRIES
+    #: Seconds before the first retry; doubled for each further one, at most MAX_RETRY_DELAY.
+    delay: float = DEFAULT_DDL_RETRY_DELAY
+
+    @classmethod
+    def from_context(cls, context: EnvironmentContext) -> "RetrySettings":
+        """``config.attributes``, else ``-x``, else the defaults (the rule of vidpipe.db.safety)."""
+        x_arguments = context.get_x_argument(as_dictionary=True)
+
+        def given(name: str, default: Any) -> Any:
+            value = context.config.attributes.get(name)
+            return value if value is not None else x_arguments.get(name, default)
+
+        return cls(
+            retries=_count(DDL_RETRIES, given(DDL_RETRIES, DEFAULT_DDL_RETRIES)),
+            delay=_seconds(DDL_RETRY_DELAY, given(DDL_RETRY_DELAY, DEFAULT_DDL_RETRY_DELAY)),
+        )
+
+    def backoff(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based)."""
+        return min(self.delay * 2 ** (retry - 1), MAX_RETRY_DELAY)
+
+
+def retrying_lock_waits(
+    connection: sa.Connection, settings: RetrySettings, run: Callable[[], None]
+) -> None:
+    """Call ``run`` (a whole migration run on ``connection``) until it does not time out on a
+    lock, at most ``settings.retries`` more times; then raise :class:`DDLLockTimeout`."""
+    external = connection.in_transaction()
+    retries = 0 if external else settings.retries
+    # The same statements repeat on each try: a prepared one would not survive a transaction
+    # pooler (vidpipe.db.pooler).
+    with no_server_side_prepares(connection):
+        for attempt in range(1, retries + 2):
+            try:
+                run()
+                return
+            except sa.exc.DBAPIError as exc:
+                if not _waited_for_lock(exc):
+                    raise
+                table = _table_named(exc.statement or "")
+                blockers = [] if external else _blockers(connection, table)
+                if attempt > retries:
+                    raise _gave_up(exc, table, attempt, blockers) from exc
+                delay = settings.backoff(attempt)
+                logger.warning(
+                    "vidpipe migration: %s waited too long for a lock on %s, held by %s; "
+                    "retry %d of %d in %.1f s",
+                    _shorten(exc.statement),
+                    table or "its table",
+                    _describe(blockers),
+                    attempt,
+                    retries,
+                    delay,
+                )
+                time.sleep(delay)
+
+
+def _waited_for_lock(exc: sa.exc.DBAPIError) -> bool:
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if sqlstate is not None:
+        return sqlstate in _POSTGRESQL_LOCK_WAITS
+    args = getattr(original, "args", ())
+    return bool(args) and args[0] in _MYSQL_LOCK_WAITS
+
+
+def _table_named(statement: str) -> str | None:
+    found = _TABLE.search(statement)
+    return found.group(1) if found else None
+
+
+def _blockers(connection: sa.Connection, table: str | None) -> list[tuple[int, str, str]]:
+    """Other sessions holding a lock on ``table`` now (PostgreSQL; elsewhere unknown)."""
+    if table is None or connection.dialect.name != "postgresql":
+        return []
+    try:
+        if connection.in_transaction():
+            connection.rollback()  # the failed attempt's, if the run left it open
+        rows = connection.execute(
+            sa.text(
+                "SELECT DISTINCT a.pid, a.state, a.query FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.relation = to_regclass(:table) AND l.granted "
+                "AND l.pid <> pg_backend_pid() ORDER BY a.pid"
+            ),
+            {"table": table},
+        ).all()
+        connection.rollback()
+    except sa.exc.DBAPIError:
+        return []  # only for the message: the lock wait is the error that matters
+    return [(pid, state or "", query or "") for pid, state, query in rows]
+
+
+def _gave_up(
+    exc: sa.exc.DBAPIError, table: str | None, attempts: int, blockers: list[tuple[int, str, str]]
+) -> DDLLockTimeout:
+    statement = exc.statement or ""
+    return DDLLockTimeout(
+        f"The migration gave up after {attempts} attempt(s): {_shorten(statement)} waited "
+        f"longer than ddl_lock_timeout for a lock on {table or 'its table'}, held by "
+        f"{_describe(blockers)}. The run was rolled back (on MariaDB: the revisions before it "
+        "are kept). End or wait for that transaction, then run again; or allow more with "
+        f"-x {DDL_RETRIES}=N, -x {DDL_RETRY_DELAY}=SECONDS or -x ddl_lock_timeout=10s.",
+        statement=statement,
+        table=table,
+        attempts=attempts,
+        blockers=blockers,
+    )
+
+
+def _describe(blockers: list[tuple[int, str, str]]) -> str:
+    if not blockers:
+        return "another transaction"
+    return ", ".join(f"pid {pid} ({state}: {_shorten(query)})" for pid, state, query in blockers)
+
+
+def _shorten(statement: str | None, limit: int = 120) -> str:
+    text = " ".join((statement or "").split())
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _count(name: str, value: Any) -> int:
+    text = str(value).strip()
+    number = int(text) if text.isdigit() and not isinstance(value, bool) else -1
+    if number < 0:
+        raise MigrationSettingError(f"{name} must be a whole number of retries >= 0, got {value!r}")
+    return number
+
+
+def _seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_RETRY_DELAY:
+        raise MigrationSettingError(
+            f"{name} must be a number of seconds from 0 to {MAX_RETRY_DELAY:g}, got {value!r}"
+        )
+    return seconds

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from tests.databases import dialect_params
-from vidpipe.db import MigrationSettingError, current_revision, upgrade
+from vidpipe.db import DDLLockTimeout, MigrationSettingError, current_revision, upgrade
 from vidpipe.db.migrate import alembic_config
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
@@ -17,10 +17,15 @@ def test_a_blocked_migration_fails_on_lock_timeout(engine: sa.Engine) -> None:
         # An application transaction holding projects, as a long report or a stuck job would.
         application.exec_driver_sql("LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
         with engine.connect() as connection:
-            config = alembic_config(connection=connection, ddl_lock_timeout="200ms")
-            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            config = alembic_config(
+                connection=connection, ddl_lock_timeout="200ms", ddl_retries=0
+            )
+            with pytest.raises(DDLLockTimeout) as raised:
                 command.upgrade(config, "head")
         application.rollback()
+    assert raised.value.table == "projects"
+    assert isinstance(raised.value.__cause__, sa.exc.OperationalError)
+    assert "lock timeout" in str(raised.value.__cause__)
     assert current_revision(engine) == "vidpipe_0001"
     assert "scene_manifests" not in sa.inspect(engine).get_table_names()
 

@@ -58,9 +58,10 @@ MAX_RETRY_DELAY = 60.0
 _POSTGRESQL_LOCK_WAITS = ("55P03", "40P01")
 #: ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
 _MYSQL_LOCK_WAITS = (1205, 1213)
-#: The table a DDL or DML statement names, as vidpipe's revisions write them.
+#: The tables a DDL or DML statement names, as vidpipe's revisions write them (a foreign key's
+#: REFERENCES locks its parent table too).
 _TABLE = re.compile(
-    r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|ON|INTO|UPDATE|FROM)\s+(?:ONLY\s+)?"
+    r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|ON|INTO|UPDATE|FROM|REFERENCES)\s+(?:ONLY\s+)?"
     r"[\"`]?(?:\w+[\"`]?\.[\"`]?)?(\w+)",
     re.IGNORECASE,
 )
@@ -111,8 +112,10 @@ def retrying_lock_waits(
             except sa.exc.DBAPIError as exc:
                 if not _waited_for_lock(exc):
                     raise
-                table = _table_named(exc.statement or "")
-                blockers = [] if external else _blockers(connection, table)
+                tables = _TABLE.findall(exc.statement or "")
+                table, blockers = (tables[0] if tables else None), []
+                if not external:
+                    table, blockers = _blocked_on(connection, tables)
                 if attempt > retries:
                     raise _gave_up(exc, table, attempt, blockers) from exc
                 delay = settings.backoff(attempt)
@@ -138,31 +141,38 @@ def _waited_for_lock(exc: sa.exc.DBAPIError) -> bool:
     return bool(args) and args[0] in _MYSQL_LOCK_WAITS
 
 
-def _table_named(statement: str) -> str | None:
-    found = _TABLE.search(statement)
-    return found.group(1) if found else None
-
-
-def _blockers(connection: sa.Connection, table: str | None) -> list[tuple[int, str, str]]:
-    """Other sessions holding a lock on ``table`` now (PostgreSQL; elsewhere unknown)."""
-    if table is None or connection.dialect.name != "postgresql":
-        return []
+def _blocked_on(
+    connection: sa.Connection, tables: list[str]
+) -> tuple[str | None, list[tuple[int, str, str]]]:
+    """Which of ``tables`` another session holds a lock on now, and those sessions as
+    ``(pid, state, query)`` (PostgreSQL; elsewhere the first table and no sessions)."""
+    first = tables[0] if tables else None
+    if not tables or connection.dialect.name != "postgresql":
+        return first, []
     try:
         if connection.in_transaction():
             connection.rollback()  # the failed attempt's, if the run left it open
         rows = connection.execute(
             sa.text(
-                "SELECT DISTINCT a.pid, a.state, a.query FROM pg_locks l "
+                "SELECT DISTINCT c.relname, a.pid, a.state, a.query FROM pg_locks l "
+                "JOIN pg_class c ON c.oid = l.relation "
                 "JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.relation = to_regclass(:table) AND l.granted "
-                "AND l.pid <> pg_backend_pid() ORDER BY a.pid"
+                "WHERE l.relation IN "
+                "(SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name) "
+                "AND l.granted AND l.pid <> pg_backend_pid() ORDER BY a.pid"
             ),
-            {"table": table},
+            {"tables": tables},
         ).all()
         connection.rollback()
     except sa.exc.DBAPIError:
-        return []  # only for the message: the lock wait is the error that matters
-    return [(pid, state or "", query or "") for pid, state, query in rows]
+        return first, []  # only for the message: the lock wait is the error that matters
+    if not rows:
+        return first, []
+    held = {row[0] for row in rows}
+    table = next(name for name in tables if name in held)
+    return table, [
+        (pid, state or "", query or "") for name, pid, state, query in rows if name == table
+    ]
 
 
 def _gave_up(

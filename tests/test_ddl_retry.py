@@ -20,7 +20,9 @@ from vidpipe.db.lock_retry import logger as retry_logger
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.pooler import migration_engine
 
-pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
+POSTGRESQL = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
+#: The dialects whose DDL waits for table locks under a timeout vidpipe sets (not SQLite).
+SERVERS = pytest.mark.parametrize("dialect", dialect_params("postgresql", "mariadb"), indirect=True)
 
 #: The revision before the first one that alters scenes (vidpipe_0004 adds scenes.key_details).
 BEFORE_SCENES_CHANGE = "vidpipe_0003"
@@ -74,23 +76,18 @@ def migrate(url: sa.URL, **settings: object) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("path", ["direct", "transaction"])
-def test_a_deploy_during_traffic_succeeds_once_the_blocker_ends(
-    engine: sa.Engine,
-    database_url: sa.URL,
-    application: sa.Connection,
-    retries: Retries,
-    path: str,
-    tmp_path: Path,
+def deploy_during_traffic(
+    engine: sa.Engine, url: sa.URL, application: sa.Connection, retries: Retries
 ) -> None:
+    """Upgrade through ``url`` while ``application`` holds scenes until the first retry."""
+
     def end_the_request_after_the_first_retry() -> None:
         retries.first.wait(timeout=120)
         application.rollback()
 
     releaser = threading.Thread(target=end_the_request_after_the_first_retry, daemon=True)
     releaser.start()
-    with route(path, database_url, tmp_path / "pgbouncer") as url:
-        migrate(url, ddl_retries=50, **FAST)
+    migrate(url, ddl_retries=50, **FAST)
     releaser.join(timeout=120)
 
     assert current_revision(engine) == HEAD
@@ -99,10 +96,33 @@ def test_a_deploy_during_traffic_succeeds_once_the_blocker_ends(
     assert all("ALTER TABLE scenes" in message for message in retries.messages)
 
 
-def test_a_blocker_that_never_ends_makes_the_run_give_up_after_n_tries(
+@SERVERS
+def test_a_deploy_during_traffic_succeeds_once_the_blocker_ends(
     engine: sa.Engine, database_url: sa.URL, application: sa.Connection, retries: Retries
 ) -> None:
-    blocker = application.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    deploy_during_traffic(engine, database_url, application, retries)
+
+
+@POSTGRESQL
+def test_a_deploy_during_traffic_through_a_transaction_pooler(
+    engine: sa.Engine,
+    database_url: sa.URL,
+    application: sa.Connection,
+    retries: Retries,
+    tmp_path: Path,
+) -> None:
+    with route("transaction", database_url, tmp_path / "pgbouncer") as url:
+        deploy_during_traffic(engine, url, application, retries)
+
+
+@SERVERS
+def test_a_blocker_that_never_ends_makes_the_run_give_up_after_n_tries(
+    engine: sa.Engine,
+    database_url: sa.URL,
+    application: sa.Connection,
+    retries: Retries,
+    dialect: str,
+) -> None:
     with pytest.raises(DDLLockTimeout) as raised:
         migrate(database_url, ddl_retries=2, **FAST)
 
@@ -111,13 +131,16 @@ def test_a_blocker_that_never_ends_makes_the_run_give_up_after_n_tries(
     assert len(retries.messages) == 2
     assert error.table == "scenes"
     assert error.statement.startswith("ALTER TABLE scenes")
-    assert [pid for pid, _, _ in error.blockers] == [blocker]
-    assert f"pid {blocker} (idle in transaction" in str(error)
+    if dialect == "postgresql":
+        blocker = application.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        assert [pid for pid, _, _ in error.blockers] == [blocker]
+        assert f"pid {blocker} (idle in transaction" in str(error)
     # Rolled back: nothing of the run is left.
     assert current_revision(engine) == BEFORE_SCENES_CHANGE
     assert "key_details" not in scenes_columns(engine)
 
 
+@POSTGRESQL
 def test_the_command_line_sets_the_retries_and_logs_each(
     database_url: sa.URL, application: sa.Connection, tmp_path: Path
 ) -> None:
@@ -136,6 +159,7 @@ def test_the_command_line_sets_the_retries_and_logs_each(
     assert "Traceback" not in output
 
 
+@POSTGRESQL
 def test_a_callers_transaction_is_not_retried(
     engine: sa.Engine, application: sa.Connection, retries: Retries
 ) -> None:
@@ -150,6 +174,7 @@ def test_a_callers_transaction_is_not_retried(
     assert retries.messages == []
 
 
+@POSTGRESQL
 @pytest.mark.parametrize(
     ("setting", "value"),
     [("ddl_retries", "-1"), ("ddl_retries", "many"), ("ddl_retry_delay", "-2"), ("ddl_retry_delay", "1h")],

@@ -11,19 +11,26 @@ logged at WARNING.
 
 What is retried is the whole run. On PostgreSQL the run is one transaction, so the failed
 attempt left nothing behind and released the migration lock while it backed off (another
-replica may finish the work meanwhile; the retry then finds the database at head). On MariaDB
-each revision commits on its own and is recorded when done, so the retry resumes with the
-revision that waited; it applies to InnoDB's row-lock and metadata-lock timeouts (error 1205)
-and deadlocks (1213), whichever the server's ``lock_wait_timeout`` /
-``innodb_lock_wait_timeout`` let happen. A connection handed in already inside a transaction
-is not retried: the failed statement aborted the caller's transaction, which vidpipe cannot
-replay; the error is raised at once. SQLite waits ``busy_timeout`` instead and is not retried.
+replica may finish the work meanwhile; the retry then finds the database at head).
+
+MariaDB/MySQL: the same retry applies. Its DDL waits for a metadata lock up to the session's
+``lock_wait_timeout`` (the server's default is a day, while every later query on the table
+queues behind the waiting DDL), so the run sets it to ``ddl_lock_timeout`` rounded up to whole
+seconds and treats error 1205 (lock wait timeout; InnoDB row locks give it too, after
+``innodb_lock_wait_timeout``) and 1213 (deadlock) as a lock wait. Each revision commits on its
+own there and is recorded when done, so the retry resumes with the revision that waited.
+
+A connection handed in already inside a transaction is not retried: the failed statement
+aborted the caller's transaction, which vidpipe cannot replay; the error is raised at once.
+SQLite waits ``busy_timeout`` instead and is not retried.
 """
 
 import logging
+import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +55,17 @@ logger = logging.getLogger(__name__)
 #: Setting names, the same in ``config.attributes`` and in ``-x name=value``.
 DDL_RETRIES = "ddl_retries"
 DDL_RETRY_DELAY = "ddl_retry_delay"
+#: The run's lock wait per statement (PostgreSQL syntax; vidpipe.db.environment sets it there).
+DDL_LOCK_TIMEOUT = "ddl_lock_timeout"
+DEFAULT_DDL_LOCK_TIMEOUT = "5s"
 #: Five retries with the default back-off wait about a minute (plus six ddl_lock_timeouts) for
 #: an application transaction to end: longer than a typical request, short enough for a deploy.
 DEFAULT_DDL_RETRIES = 5
 DEFAULT_DDL_RETRY_DELAY = 1.0
 MAX_RETRY_DELAY = 60.0
 
+_DURATION = re.compile(r"(\d+)(ms|s|min|h)?")
+_MILLISECONDS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
 #: SQLSTATE lock_not_available (lock_timeout fired) and deadlock_detected.
 _POSTGRESQL_LOCK_WAITS = ("55P03", "40P01")
 #: ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
@@ -75,6 +87,10 @@ class RetrySettings:
     retries: int = DEFAULT_DDL_RETRIES
     #: Seconds before the first retry; doubled for each further one, at most MAX_RETRY_DELAY.
     delay: float = DEFAULT_DDL_RETRY_DELAY
+    #: MariaDB/MySQL ``lock_wait_timeout`` for the run, in whole seconds (the server knows no
+    #: finer): ``ddl_lock_timeout`` rounded up. None keeps the server's (``ddl_lock_timeout=0``,
+    #: no limit on PostgreSQL, would mean "never wait" there).
+    mysql_lock_wait: int | None = 5
 
     @classmethod
     def from_context(cls, context: EnvironmentContext) -> "RetrySettings":
@@ -88,6 +104,7 @@ class RetrySettings:
         return cls(
             retries=_count(DDL_RETRIES, given(DDL_RETRIES, DEFAULT_DDL_RETRIES)),
             delay=_seconds(DDL_RETRY_DELAY, given(DDL_RETRY_DELAY, DEFAULT_DDL_RETRY_DELAY)),
+            mysql_lock_wait=_whole_seconds(given(DDL_LOCK_TIMEOUT, DEFAULT_DDL_LOCK_TIMEOUT)),
         )
 
     def backoff(self, retry: int) -> float:
@@ -104,13 +121,16 @@ def retrying_lock_waits(
     retries = 0 if external else settings.retries
     # The same statements repeat on each try: a prepared one would not survive a transaction
     # pooler (vidpipe.db.pooler).
-    with no_server_side_prepares(connection):
+    with (
+        no_server_side_prepares(connection),
+        _mysql_lock_wait(connection, None if external else settings.mysql_lock_wait),
+    ):
         for attempt in range(1, retries + 2):
             try:
                 run()
                 return
             except sa.exc.DBAPIError as exc:
-                if not _waited_for_lock(exc):
+                if not _waited_for_lock(exc, connection.dialect.name):
                     raise
                 tables = _TABLE.findall(exc.statement or "")
                 table, blockers = (tables[0] if tables else None), []
@@ -132,13 +152,40 @@ def retrying_lock_waits(
                 time.sleep(delay)
 
 
-def _waited_for_lock(exc: sa.exc.DBAPIError) -> bool:
+@contextmanager
+def _mysql_lock_wait(connection: sa.Connection, seconds: int | None) -> Iterator[None]:
+    """Run the block with the session's ``lock_wait_timeout`` (metadata locks) at ``seconds``.
+
+    The server's default is a day, during which a DDL statement queued behind an application's
+    transaction would hold up every later query on its table.
+    """
+    if seconds is None or connection.dialect.name not in ("mysql", "mariadb"):
+        yield
+        return
+    previous = int(connection.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar())
+    connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
+    connection.commit()  # the lock and the run expect no open transaction
+    try:
+        yield
+    finally:
+        # A connection that died in the run keeps nothing to restore; its error is the one raised.
+        with suppress(sa.exc.DBAPIError):
+            if connection.in_transaction():
+                connection.rollback()
+            connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {previous}")
+            connection.commit()
+
+
+def _waited_for_lock(exc: sa.exc.DBAPIError, dialect_name: str) -> bool:
     original = exc.orig
-    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-    if sqlstate is not None:
+    if dialect_name == "postgresql":
+        # psycopg and asyncpg name it differently (vidpipe.db.locking reads it the same way).
+        sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
         return sqlstate in _POSTGRESQL_LOCK_WAITS
-    args = getattr(original, "args", ())
-    return bool(args) and args[0] in _MYSQL_LOCK_WAITS
+    if dialect_name in ("mysql", "mariadb"):
+        args = getattr(original, "args", ())
+        return bool(args) and args[0] in _MYSQL_LOCK_WAITS
+    return False
 
 
 def _blocked_on(
@@ -209,6 +256,19 @@ def _count(name: str, value: Any) -> int:
     if number < 0:
         raise MigrationSettingError(f"{name} must be a whole number of retries >= 0, got {value!r}")
     return number
+
+
+def _whole_seconds(duration: Any) -> int | None:
+    """A PostgreSQL duration (``5s``, ``200ms``, ``15min``; no unit is ms) in whole seconds,
+    rounded up; None for 0. A malformed one is refused by vidpipe.db.environment."""
+    found = _DURATION.fullmatch(str(duration))
+    if found is None:
+        raise MigrationSettingError(
+            f"{DDL_LOCK_TIMEOUT}={duration!r} is not a duration like 5s, 500ms, 15min "
+            "or 0 (no limit)"
+        )
+    milliseconds = int(found.group(1)) * _MILLISECONDS[found.group(2) or "ms"]
+    return math.ceil(milliseconds / 1000) if milliseconds else None
 
 
 def _seconds(name: str, value: Any) -> float:

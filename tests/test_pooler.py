@@ -15,12 +15,11 @@ from tests.pgbouncer import ROUTES, route
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, create_engine, current_revision, upgrade
 from vidpipe.db.models import Base
+from vidpipe.db.pooler import pooler_safe_connect_args
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 
 PROCESSES = 8
-#: What a host's psycopg engine needs behind a transaction-mode PgBouncer (see README).
-PSYCOPG_NO_PREPARE = {"prepare_threshold": None}
 
 
 @pytest.fixture(params=ROUTES)
@@ -91,7 +90,10 @@ def test_a_connection_handed_in_inside_a_transaction_is_migrated_in_it(
     route_url: sa.URL, database_url: sa.URL
 ) -> None:
     """The lock belongs to the caller's transaction and goes with its commit, on any route."""
-    engine = create_engine(route_url, poolclass=sa.pool.NullPool, connect_args=PSYCOPG_NO_PREPARE)
+    # As the README tells a host to make its engine for a transaction-mode PgBouncer.
+    engine = create_engine(
+        route_url, poolclass=sa.pool.NullPool, connect_args=pooler_safe_connect_args(route_url)
+    )
     try:
         with engine.begin() as connection:
             upgrade(connection)

@@ -2,9 +2,10 @@
 times out (ddl_lock_timeout), and the run is tried again until that transaction ends, or gives
 up after ddl_retries with an error naming the statement, its table and the blocker."""
 
+import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,13 @@ import sqlalchemy as sa
 from alembic import command
 
 from tests.cli import alembic
-from tests.databases import dialect_params
+from tests.databases import as_async, dialect_params
 from tests.pgbouncer import route
 from tests.revisions import HEAD
 from vidpipe.db import DDLLockTimeout, MigrationSettingError, current_revision, upgrade
 from vidpipe.db.lock_retry import logger as retry_logger
 from vidpipe.db.migrate import alembic_config
-from vidpipe.db.pooler import migration_engine
+from vidpipe.db.pooler import migration_async_engine, migration_engine
 
 POSTGRESQL = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 #: The dialects whose DDL waits for table locks under a timeout vidpipe sets (not SQLite).
@@ -67,13 +68,29 @@ def scenes_columns(engine: sa.Engine) -> set[str]:
 
 
 def migrate(url: sa.URL, **settings: object) -> None:
-    """``alembic upgrade head`` through ``url`` with the given run settings."""
+    """``alembic upgrade head`` through ``url`` (sync or asyncio driver) with these settings."""
+
+    def upgrade_head(connection: sa.Connection) -> None:
+        command.upgrade(alembic_config(connection=connection, **settings), "head")
+
+    if url.get_dialect().is_async:
+        asyncio.run(_migrate_async(url, upgrade_head))
+        return
     engine = migration_engine(url)
     try:
         with engine.connect() as connection:
-            command.upgrade(alembic_config(connection=connection, **settings), "head")
+            upgrade_head(connection)
     finally:
         engine.dispose()
+
+
+async def _migrate_async(url: sa.URL, upgrade_head: Callable[[sa.Connection], None]) -> None:
+    engine = migration_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(upgrade_head)
+    finally:
+        await engine.dispose()
 
 
 def deploy_during_traffic(
@@ -101,6 +118,13 @@ def test_a_deploy_during_traffic_succeeds_once_the_blocker_ends(
     engine: sa.Engine, database_url: sa.URL, application: sa.Connection, retries: Retries
 ) -> None:
     deploy_during_traffic(engine, database_url, application, retries)
+
+
+@POSTGRESQL
+def test_an_asyncio_deploy_during_traffic_succeeds_once_the_blocker_ends(
+    engine: sa.Engine, database_url: sa.URL, application: sa.Connection, retries: Retries
+) -> None:
+    deploy_during_traffic(engine, as_async(database_url, "postgresql"), application, retries)
 
 
 @POSTGRESQL

@@ -25,6 +25,7 @@ aborted the caller's transaction, which vidpipe cannot replay; the error is rais
 SQLite waits ``busy_timeout`` instead and is not retried.
 """
 
+import asyncio
 import logging
 import math
 import re
@@ -149,7 +150,7 @@ def retrying_lock_waits(
                     retries,
                     delay,
                 )
-                time.sleep(delay)
+                _sleep(connection, delay)
 
 
 @contextmanager
@@ -174,6 +175,15 @@ def _mysql_lock_wait(connection: sa.Connection, seconds: int | None) -> Iterator
                 connection.rollback()
             connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {previous}")
             connection.commit()
+
+
+def _sleep(connection: sa.Connection, seconds: float) -> None:
+    """Back off; under an asyncio driver without blocking the host's event loop."""
+    if connection.dialect.is_async:
+        # The run is inside AsyncConnection.run_sync, on a greenlet of the event loop.
+        sa.util.await_(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
 
 
 def _waited_for_lock(exc: sa.exc.DBAPIError, dialect_name: str) -> bool:

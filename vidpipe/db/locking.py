@@ -4,9 +4,14 @@ Several replicas of a backend often start together and each runs the upgrade. Ea
 the database's own lock before Alembic reads the version table, so the second run waits, then
 reads the revision the first one left and has nothing to do:
 
-- PostgreSQL: a session advisory lock (``pg_advisory_lock``), waited for under ``lock_timeout``;
-  if the caller's connection is already in a transaction, the transaction-scoped variant, so the
-  lock is held until the caller commits the migration.
+- PostgreSQL: a transaction advisory lock (``pg_advisory_xact_lock``), waited for under
+  ``lock_timeout``, taken by the transaction the whole run happens in (vidpipe commits it, or
+  the caller does if it handed in a connection already inside a transaction). A session lock
+  was rejected: behind a transaction-mode pooler (PgBouncer) it stays on whichever server
+  connection took it, so the unlock misses it, other runs wait for a lock nobody holds, and a
+  run that lands on that server connection is granted it again and migrates at the same time.
+  The run's transaction is READ COMMITTED, so statements after the wait see what the previous
+  holder committed (a REPEATABLE READ snapshot, taken by the lock statement, would hide it).
 - MariaDB/MySQL: ``GET_LOCK`` on a name derived from the database, with its own timeout.
 - SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
   write lock at once; ``busy_timeout`` is the wait. A lock file was rejected: it needs a writable
@@ -39,8 +44,9 @@ def migration_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
     """Hold vidpipe's migration lock on ``connection``'s database while the block runs.
 
     Raises :class:`MigrationLockTimeout` if the lock is not free within ``timeout`` seconds.
-    On SQLite the block runs inside the transaction that holds the lock, and it commits when
-    the block succeeds; elsewhere the lock is independent of the block's transactions.
+    On SQLite and PostgreSQL the block runs inside the transaction that holds the lock, and it
+    commits when the block succeeds; on MariaDB the lock is independent of the block's
+    transactions.
     """
     name = connection.dialect.name
     if name == "postgresql":

@@ -13,7 +13,13 @@ from tests.concurrent_upgrade import upgrade_after_barrier
 from tests.databases import dialect_params
 from tests.pgbouncer import ROUTES, route
 from tests.revisions import HEAD
-from vidpipe.db import VERSION_TABLE, create_engine, current_revision, upgrade
+from vidpipe.db import (
+    VERSION_TABLE,
+    MigrationSettingError,
+    create_engine,
+    current_revision,
+    upgrade,
+)
 from vidpipe.db.models import Base
 from vidpipe.db.pooler import pooler_safe_connect_args
 
@@ -101,5 +107,18 @@ def test_a_connection_handed_in_inside_a_transaction_is_migrated_in_it(
             assert [mode for _, mode, _ in advisory_locks(database_url)] == ["ExclusiveLock"]
         assert advisory_locks(database_url) == []
         assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+
+
+def test_an_autocommit_connection_is_refused_rather_than_migrated_without_the_lock(
+    database_url: sa.URL,
+) -> None:
+    """In AUTOCOMMIT mode a transaction-level lock would end with the statement that took it."""
+    engine = create_engine(database_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with pytest.raises(MigrationSettingError, match="AUTOCOMMIT"):
+            upgrade(engine)
+        assert sa.inspect(engine).get_table_names() == []
     finally:
         engine.dispose()

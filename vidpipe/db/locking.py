@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 import sqlalchemy as sa
 
 from vidpipe.db.engine import SQLITE_BEGIN_STATEMENT, sqlite_pragma, uses_real_sqlite_transactions
-from vidpipe.db.errors import MigrationLockTimeout
+from vidpipe.db.errors import MigrationLockTimeout, MigrationSettingError
 
 #: The PostgreSQL advisory lock key: the ASCII bytes of "vidpipe1" read as a bigint. Advisory
 #: locks are per database, so one key serves every vidpipe database on a server.
@@ -72,6 +72,15 @@ def _timeout_error(timeout: float, what: str) -> MigrationLockTimeout:
 
 @contextmanager
 def _postgresql_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
+    if getattr(connection.connection.dbapi_connection, "autocommit", False):
+        # Each statement would be its own transaction: the lock would end with the statement
+        # that took it, and the run would neither be exclusive nor atomic.
+        raise MigrationSettingError(
+            "vidpipe migrates PostgreSQL in one transaction that holds the migration lock, and "
+            "this connection is in AUTOCOMMIT mode, where no transaction spans two statements. "
+            "Nothing was changed. Hand in a connection or engine without "
+            "isolation_level='AUTOCOMMIT'."
+        )
     external = connection.in_transaction()
     if not external:
         # Each statement of the run must see what the previous holder committed while this one

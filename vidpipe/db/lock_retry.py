@@ -110,7 +110,7 @@ class RetrySettings:
 
     def backoff(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
-        return min(self.delay * 2 ** (retry - 1), MAX_RETRY_DELAY)
+        return min(self.delay * 2.0 ** (retry - 1), MAX_RETRY_DELAY)
 
 
 def retrying_lock_waits(
@@ -134,7 +134,8 @@ def retrying_lock_waits(
                 if not _waited_for_lock(exc, connection.dialect.name):
                     raise
                 tables = _TABLE.findall(exc.statement or "")
-                table, blockers = (tables[0] if tables else None), []
+                table = tables[0] if tables else None
+                blockers: list[tuple[int, str, str]] = []
                 if not external:
                     table, blockers = _blocked_on(connection, tables)
                 if attempt > retries:
@@ -163,7 +164,7 @@ def _mysql_lock_wait(connection: sa.Connection, seconds: int | None) -> Iterator
     if seconds is None or connection.dialect.name not in ("mysql", "mariadb"):
         yield
         return
-    previous = int(connection.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar())
+    previous = int(connection.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar_one())
     connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
     connection.commit()  # the lock and the run expect no open transaction
     try:
@@ -193,7 +194,7 @@ def _waited_for_lock(exc: sa.exc.DBAPIError, dialect_name: str) -> bool:
         sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
         return sqlstate in _POSTGRESQL_LOCK_WAITS
     if dialect_name in ("mysql", "mariadb"):
-        args = getattr(original, "args", ())
+        args: tuple[Any, ...] = getattr(original, "args", ())
         return bool(args) and args[0] in _MYSQL_LOCK_WAITS
     return False
 

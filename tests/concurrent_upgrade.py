@@ -15,9 +15,10 @@ def upgrade_after_barrier(url: str, barrier: Barrier) -> None:
     upgrade(url)
 
 
-def upgrade_and_report_ddl(url: str, report: Queue) -> None:
+def upgrade_and_report_ddl(url: str, report: Queue, isolation_level: str | None = None) -> None:
     """Say "started", upgrade, then report the DDL statements this upgrade sent."""
-    engine = create_engine(url, poolclass=sa.pool.NullPool)
+    options = {"isolation_level": isolation_level} if isolation_level else {}
+    engine = create_engine(url, poolclass=sa.pool.NullPool, **options)
     report.put("started")
     with ddl_statements(engine) as statements:
         upgrade(engine)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from tests.cli import alembic
 from tests.concurrent_upgrade import upgrade_after_barrier, upgrade_and_report_ddl
+from tests.databases import dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.locking import migration_lock
@@ -76,13 +77,29 @@ def test_a_run_that_waited_for_the_lock_sees_what_the_holder_did(
 ) -> None:
     """The revision is read after the lock is taken: a run that waited while another migrated
     finds head and sends no DDL (had it read before, it would apply both revisions again)."""
+    waiter_sees_what_the_holder_did(engine, database_url, dialect, None)
+
+
+@pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
+def test_a_repeatable_read_engine_that_waited_sees_what_the_holder_did(
+    engine: sa.Engine, database_url: sa.URL, dialect: str
+) -> None:
+    """On PostgreSQL the lock is taken inside the run's transaction: a REPEATABLE READ snapshot
+    taken by the waiting lock statement would hide the holder's work, so the run is READ
+    COMMITTED whatever the engine's level."""
+    waiter_sees_what_the_holder_did(engine, database_url, dialect, "REPEATABLE READ")
+
+
+def waiter_sees_what_the_holder_did(
+    engine: sa.Engine, database_url: sa.URL, dialect: str, isolation_level: str | None
+) -> None:
     # spawn, not fork: the holder's SQLite connection is open, and SQLite's lock bookkeeping
     # must not be inherited by a child process.
     context = multiprocessing.get_context("spawn")
     report = context.Queue()
     waiter = context.Process(
         target=upgrade_and_report_ddl,
-        args=(database_url.render_as_string(hide_password=False), report),
+        args=(database_url.render_as_string(hide_password=False), report, isolation_level),
         daemon=True,
     )
     try:

@@ -19,6 +19,7 @@ A lock held by a process that dies is released by the server (the session ends) 
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -114,7 +115,7 @@ def _mysql_lock(connection: sa.Connection, timeout: float) -> Iterator[None]:
 
 
 @contextmanager
-def _releasing(connection: sa.Connection, statement: str, params: dict) -> Iterator[None]:
+def _releasing(connection: sa.Connection, statement: str, params: dict[str, Any]) -> Iterator[None]:
     """Run the block, then release the session lock with ``statement``.
 
     If the block failed and the release fails too (the connection died), the original error is
@@ -132,7 +133,9 @@ def _releasing(connection: sa.Connection, statement: str, params: dict) -> Itera
     _release(connection, statement, params, external)
 
 
-def _release(connection: sa.Connection, statement: str, params: dict, external: bool) -> None:
+def _release(
+    connection: sa.Connection, statement: str, params: dict[str, Any], external: bool
+) -> None:
     connection.execute(sa.text(statement), params)
     if not external:
         connection.commit()

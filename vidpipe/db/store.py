@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import Keyframe, Project, Scene, SceneAudioManifest, SceneManifest, VideoClip
 from vidpipe.schemas.storyboard import StoryboardOutput
-from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
+from vidpipe.schemas.storyboard_enhanced import EnhancedSceneSchema, EnhancedStoryboardOutput
 
 Storyboard = StoryboardOutput | EnhancedStoryboardOutput
 StoryboardSchema = type[StoryboardOutput] | type[EnhancedStoryboardOutput]
@@ -64,9 +64,17 @@ _audio = SceneAudioManifest.__table__
 _RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
 #: Children first: the order their old rows are deleted in.
 _STORYBOARD_TABLES = (_audio, _manifests, _scenes)
+
+
+def _string_width(column: sa.Column[Any]) -> int:
+    if not isinstance(column.type, sa.String) or column.type.length is None:
+        raise TypeError(f"{column} is not a String of fixed width")
+    return column.type.length
+
+
 #: The widths of the denormalised composition columns, read once from the model.
 _COMPOSITION_LIMITS = {
-    field: _manifests.c[f"composition_{field}"].type.length
+    field: _string_width(_manifests.c[f"composition_{field}"])
     for field in ("shot_type", "camera_movement")
 }
 
@@ -283,8 +291,8 @@ def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> N
 
 def _executemany(
     connection: sa.Connection,
-    statement: sa.Executable,
-    columns: dict[str, sa.Column],
+    statement: sa.Insert | sa.Update,
+    columns: dict[str, sa.Column[Any]],
     rows: list[dict[str, Any]],
 ) -> None:
     """One driver-level executemany, values converted by SQLAlchemy's own type processors.
@@ -324,8 +332,8 @@ def _validated(
     """
     if isinstance(storyboard, BaseModel):
         if schema in (None, type(storyboard)) and type(storyboard) in KINDS:
-            return storyboard  # type: ignore[return-value]
-        schema = schema or type(storyboard)  # type: ignore[assignment]
+            return storyboard
+        schema = schema or type(storyboard)
         payload: Any = storyboard.model_dump()
     else:
         payload = storyboard
@@ -425,7 +433,8 @@ def _check_scene_indexes(model: Storyboard) -> None:
             )
         seen[index] = position
         previous = index
-        if enhanced:
+        # The isinstance only tells the type checker: an enhanced storyboard's scenes all are.
+        if enhanced and isinstance(scene, EnhancedSceneSchema):
             for field in ("scene_manifest", "audio_manifest"):
                 own = getattr(scene, field).scene_index
                 if own != index:
@@ -508,7 +517,7 @@ def _same_scene(table: sa.Table) -> sa.ColumnElement[bool]:
     )
 
 
-def _scene_from_row(row: sa.Row, enhanced: bool, project_id: uuid.UUID) -> dict[str, Any]:
+def _scene_from_row(row: sa.Row[Any], enhanced: bool, project_id: uuid.UUID) -> dict[str, Any]:
     scene: dict[str, Any] = {
         "scene_index": row.scene_index,
         "scene_description": row.scene_description,
@@ -568,7 +577,7 @@ def _explain_integrity_error(
 
 
 def _scenes_with_tag(
-    session: Session, column: sa.Column, tag: str, project_id: uuid.UUID | None
+    session: Session, column: sa.Column[Any], tag: str, project_id: uuid.UUID | None
 ) -> list[SceneKey]:
     table = column.table
     query = sa.select(table.c.project_id, table.c.scene_index).where(
@@ -581,7 +590,7 @@ def _scenes_with_tag(
     return sorted(SceneKey(*row) for row in session.execute(query))
 
 
-def _contains_tag(dialect: str, column: sa.Column, tag: str) -> sa.ColumnElement[bool]:
+def _contains_tag(dialect: str, column: sa.Column[Any], tag: str) -> sa.ColumnElement[bool]:
     """``column`` (a JSON array of strings) holds ``tag``, in the dialect's own terms."""
     if dialect == "postgresql":
         # jsonb @> '["TAG"]': the operator the GIN index (jsonb_path_ops) answers.

@@ -7,7 +7,8 @@ reads the revision the first one left and has nothing to do:
 - PostgreSQL: a session advisory lock (``pg_advisory_lock``), waited for under ``lock_timeout``;
   if the caller's connection is already in a transaction, the transaction-scoped variant, so the
   lock is held until the caller commits the migration.
-- MariaDB/MySQL: ``GET_LOCK`` on a name derived from the database, with its own timeout.
+- MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
+  timeout.
 - SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
   write lock at once; ``busy_timeout`` is the wait. A lock file was rejected: it needs a writable
   directory beside the database, is advisory only for vidpipe, and can outlive a crashed

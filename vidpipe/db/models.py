@@ -190,6 +190,10 @@ class Scene(Base):
     """One scene of a project's storyboard, with the prompts that render it."""
 
     __tablename__ = "scenes"
+    # vidpipe_0005: one row per scene of a project, whoever writes it.
+    __table_args__ = (
+        Index("uq_scenes_project_id_scene_index", "project_id", "scene_index", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)

@@ -1,5 +1,6 @@
 """One migration run at a time: replicas that start together all succeed, and the schema and
-version table come out exactly once; a run that cannot get the lock stops with a clear error."""
+version table come out exactly once; a run that waits for the lock logs its wait; a run that
+cannot get the lock stops with a clear error."""
 
 import logging
 import multiprocessing

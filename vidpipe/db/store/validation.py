@@ -5,18 +5,26 @@ the scene and field, raised before the store sends anything.
 """
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from vidpipe.db.errors import StoryboardError
+from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import SceneManifest
 from vidpipe.db.store.kinds import KINDS, Storyboard, StoryboardSchema
 from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
 
-__all__ = ["check_scene_indexes", "describe_errors", "storable_json", "validated"]
+__all__ = [
+    "UNSTORABLE_CHARACTERS",
+    "check_scene_indexes",
+    "describe_errors",
+    "project_uuid",
+    "storable_json",
+    "validated",
+]
 
 #: scene_index is an INTEGER column: 32 bits on every dialect.
 MAX_SCENE_INDEX = 2**31 - 1
@@ -29,6 +37,26 @@ _COMPOSITION_LIMITS = {
     field: SceneManifest.__table__.c[f"composition_{field}"].type.length
     for field in ("shot_type", "camera_movement")
 }
+
+
+def project_uuid(project_id: uuid.UUID | str) -> uuid.UUID:
+    """A project id as a UUID: the ``uuid.UUID`` itself, or any string form ``UUID()`` reads.
+
+    Converted before any query, so every dialect treats a string id the same way (unconverted,
+    PostgreSQL and MariaDB missed the project and SQLite's UUID type failed on it).
+    """
+    if isinstance(project_id, uuid.UUID):
+        return project_id
+    if not isinstance(project_id, str):
+        raise TypeError(
+            f"A project id is a uuid.UUID or its string form, not {type(project_id).__name__}"
+        )
+    try:
+        return uuid.UUID(project_id)
+    except ValueError:
+        raise UnknownProjectError(
+            f"No project with id {project_id!r}: it is not a UUID; nothing was done"
+        ) from None
 
 
 def validated(

@@ -13,9 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from vidpipe.db.errors import StoryboardError, UnknownProjectError
-from vidpipe.db.models import SceneManifest
 from vidpipe.db.store.kinds import KINDS, Storyboard, StoryboardSchema
-from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
 
 __all__ = [
     "UNSTORABLE_CHARACTERS",
@@ -31,12 +29,6 @@ MAX_SCENE_INDEX = 2**31 - 1
 
 #: NUL (PostgreSQL text and JSONB refuse it) and lone surrogates (not encodable as UTF-8).
 UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
-
-#: The widths of the denormalised composition columns, read once from the model.
-_COMPOSITION_LIMITS = {
-    field: SceneManifest.__table__.c[f"composition_{field}"].type.length
-    for field in ("shot_type", "camera_movement")
-}
 
 
 def project_uuid(project_id: uuid.UUID | str) -> uuid.UUID:
@@ -147,8 +139,12 @@ def _find_unstorable(data: Any, path: str) -> None:
 
 
 def check_scene_indexes(model: Storyboard) -> None:
-    """Scene indexes are distinct, in playing order, fit the column and match the manifests."""
-    enhanced = isinstance(model, EnhancedStoryboardOutput)
+    """Scene indexes are distinct, in playing order and fit the column.
+
+    A manifest's own ``scene_index`` may differ from its scene's (Gemini's output does this):
+    its rows are keyed by the scene's index, as the backend stores them, and it loads back as
+    given.
+    """
     seen: dict[int, int] = {}
     previous = -1  # scenes must ascend, so the previous index is the largest so far
     for position, scene in enumerate(model.scenes):
@@ -170,24 +166,3 @@ def check_scene_indexes(model: Storyboard) -> None:
             )
         seen[index] = position
         previous = index
-        if enhanced:
-            for field in ("scene_manifest", "audio_manifest"):
-                own = getattr(scene, field).scene_index
-                if own != index:
-                    raise StoryboardError(
-                        f"scenes[{position}] (scene_index {index}).{field}.scene_index: {own} "
-                        f"differs from the scene's scene_index {index}; nothing was saved"
-                    )
-            _check_length(scene.scene_manifest.composition.shot_type, position, "shot_type")
-            _check_length(
-                scene.scene_manifest.composition.camera_movement, position, "camera_movement"
-            )
-
-
-def _check_length(value: str, position: int, field: str) -> None:
-    limit = _COMPOSITION_LIMITS[field]
-    if len(value) > limit:
-        raise StoryboardError(
-            f"scenes[{position}].scene_manifest.composition.{field}: {len(value)} characters, "
-            f"at most {limit} fit; nothing was saved"
-        )

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from tests.databases import dialect_params
@@ -134,6 +135,38 @@ def test_look_ups_match_whole_exact_tags_whatever_their_characters(session: Sess
     for absent in ("CAF", "AFÉ", "cafÉ", "😀😀", "שלום", "say", "CHAR_01  ", "strasse", "", "\\"):
         assert scenes_with_asset(session, absent) == [], absent
         assert scenes_with_speaker(session, absent) == [], absent
+
+
+# JSON texts of one tag list, spelled as different writers spell it: escaped as SQLAlchemy's
+# default serialiser writes it, raw UTF-8, escapes in upper case and for ASCII letters too.
+SPELLINGS = [
+    '["CAF\\u00c9", "x"]',
+    '["CAFÉ", "x"]',
+    '["\\u0043AF\\u00C9", "\\u0078"]',
+    '["x", "CAF\\u00c9"]',
+]
+
+
+def test_look_ups_match_a_tag_however_the_stored_json_spells_it(
+    session: Session, dialect: str
+) -> None:
+    project_id = new_project(session)
+    save_storyboard(session, project_id, enhanced_storyboard(*range(len(SPELLINGS))))
+    tags = sa.bindparam("tags", type_=sa.Text())
+    for index, spelling in enumerate(SPELLINGS):
+        session.execute(
+            sa.update(SceneManifest)
+            .where(SceneManifest.project_id == project_id, SceneManifest.scene_index == index)
+            .values(asset_tags=sa.cast(tags, JSONB) if dialect == "postgresql" else tags),
+            {"tags": spelling},
+        )
+    session.commit()
+
+    every_scene = [SceneKey(project_id, index) for index in range(len(SPELLINGS))]
+    assert scenes_with_asset(session, "CAFÉ") == every_scene
+    assert scenes_with_asset(session, "x") == every_scene
+    for absent in ("CAFE", "café", "CAF\\u00c9", "u0078"):
+        assert scenes_with_asset(session, absent) == [], absent
 
 
 @pytest.mark.parametrize("tag", ["CHAR\x0001", "\x00", "\ud800"])

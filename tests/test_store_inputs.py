@@ -24,6 +24,7 @@ from vidpipe.db.store import (
     save_storyboard,
     scenes_with_asset,
     scenes_with_speaker,
+    storyboard_batch,
 )
 from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
 
@@ -196,6 +197,15 @@ def test_a_project_id_may_be_given_as_a_string(session: Session) -> None:
         assert load_storyboard(session, form) == enhanced_storyboard(0, 1)
         assert scenes_with_asset(session, "CHAR_01", form) == [SceneKey(project_id, 0)]
         assert scenes_with_speaker(session, "CHAR_02", form) == [SceneKey(project_id, 0)]
+
+
+def test_a_batch_knows_a_project_by_its_id_in_any_form(session: Session) -> None:
+    """Saved twice in one batch, once by string and once by UUID: the later save wins whole."""
+    project_id = new_project(session)
+    with storyboard_batch(session):
+        save_storyboard(session, str(project_id), enhanced_storyboard(0, 1, 2))
+        save_storyboard(session, project_id, enhanced_storyboard(3))
+    assert reloaded(session, project_id) == enhanced_storyboard(3)
 
 
 def test_a_project_id_that_is_no_uuid_is_refused_the_same_way_everywhere(

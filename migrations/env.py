@@ -11,15 +11,20 @@ Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql) run through ``
 import asyncio
 import os
 from logging.config import fileConfig
+from typing import cast
 
 import sqlalchemy as sa
-from alembic import context
+from alembic import context as context_module
+from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.engine import URL_ENV_VAR, is_async_url, resolve_url
 from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
 from vidpipe.db.pooler import migration_async_engine, migration_engine
 from vidpipe.db.safety import write_offline_notice
 
+# alembic.context is a module standing in for the running EnvironmentContext: each of its
+# functions calls the instance's method of that name. vidpipe's helpers take the class.
+context = cast(EnvironmentContext, context_module)
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)

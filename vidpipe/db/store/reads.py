@@ -11,27 +11,33 @@ from vidpipe.db.models import Project
 from vidpipe.db.store.kinds import SCHEMAS, Storyboard
 from vidpipe.db.store.rows import (
     AUDIO_JSON_COLUMNS,
+    SavedCopy,
     audio_table,
     manifests_table,
     same_scene,
     scene_from_row,
     scenes_table,
 )
-from vidpipe.db.store.validation import describe_errors
+from vidpipe.db.store.validation import describe_errors, project_uuid
 
 __all__ = ["load_storyboard"]
 
 
-def load_storyboard(session: Session, project_id: uuid.UUID) -> Storyboard | None:
+def load_storyboard(session: Session, project_id: uuid.UUID | str) -> Storyboard | None:
     """Rebuild the project's storyboard from its rows; None if it has none.
 
-    Rows written before revision vidpipe_0004 lack characters and key details (read as empty
-    lists) and the storyboard's kind (read as enhanced when its scenes have manifests).
+    Rows written before revision vidpipe_0004 lack characters and key details (read from
+    ``projects.storyboard_raw``, else empty) and the storyboard's kind (read as enhanced when
+    its scenes have manifests). ``project_id`` may be a UUID's string form.
     """
+    project_id = project_uuid(project_id)
     project = session.execute(
-        sa.select(Project.style_guide, Project.characters, Project.storyboard_kind).where(
-            Project.id == project_id
-        )
+        sa.select(
+            Project.style_guide,
+            Project.characters,
+            Project.storyboard_kind,
+            Project.storyboard_raw,
+        ).where(Project.id == project_id)
     ).one_or_none()
     if project is None:
         raise UnknownProjectError(f"No project with id {project_id}")
@@ -53,10 +59,12 @@ def load_storyboard(session: Session, project_id: uuid.UUID) -> Storyboard | Non
         "enhanced" if any(row.manifest_json is not None for row in rows) else "base"
     )
     enhanced = kind == "enhanced"
+    saved = SavedCopy(project.storyboard_raw)
+    characters = project.characters
     payload = {
         "style_guide": project.style_guide,
-        "characters": project.characters or [],
-        "scenes": [scene_from_row(row, enhanced, project_id) for row in rows],
+        "characters": saved.characters if characters is None else characters,
+        "scenes": [scene_from_row(row, enhanced, project_id, saved) for row in rows],
     }
     try:
         return SCHEMAS[kind].model_validate(payload)

@@ -14,6 +14,7 @@ from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import Project
 from vidpipe.db.store.explain import explain_integrity_error
 from vidpipe.db.store.kinds import Storyboard, StoryboardSchema
+from vidpipe.db.store.limits import refuse_oversized
 from vidpipe.db.store.rows import (
     STORYBOARD_TABLES,
     Prepared,
@@ -33,7 +34,7 @@ _RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
 
 def save_storyboard(
     session: Session,
-    project_id: uuid.UUID,
+    project_id: uuid.UUID | str,
     storyboard: Storyboard | Mapping[str, Any] | str | bytes,
     *,
     schema: StoryboardSchema | None = None,
@@ -54,7 +55,7 @@ def save_storyboard(
     if pending is None:
         _write(session, [prepared])
     else:
-        pending[project_id] = prepared  # saved twice in one batch: the later one wins
+        pending[prepared.project_id] = prepared  # saved twice in one batch: the later one wins
     return prepared.model
 
 
@@ -84,6 +85,7 @@ def storyboard_batch(session: Session) -> Iterator[None]:
 def _write(session: Session, storyboards: list[Prepared]) -> None:
     """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT."""
     session.flush()  # projects added but not yet flushed must be visible below
+    refuse_oversized(session, storyboards)
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
         with session.begin_nested():
@@ -143,8 +145,8 @@ def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> N
 
 def _executemany(
     connection: sa.Connection,
-    statement: sa.Executable,
-    columns: dict[str, sa.Column],
+    statement: sa.Insert | sa.Update,
+    columns: dict[str, sa.Column[Any]],
     rows: list[dict[str, Any]],
 ) -> None:
     """One driver-level executemany, values converted by SQLAlchemy's own type processors.

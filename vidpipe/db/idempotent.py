@@ -13,6 +13,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from vidpipe.db.adoption import normalise_columns, refuse_foreign_tables
 from vidpipe.db.errors import DuplicateRows
+from vidpipe.db.index_builds import build_index, drop_invalid_index
 
 #: How many repeated keys a refusal names; the count of all of them is given besides.
 _DUPLICATES_SHOWN = 20
@@ -49,10 +50,8 @@ def ensure_table(table: sa.Table) -> None:
     for column in table.columns:
         if column.name not in present:
             op.add_column(table.name, _column_to_add(column))
-    indexed = {index["name"] for index in inspector.get_indexes(table.name)}
-    for index in table.indexes:
-        if index.name not in indexed:
-            op.execute(CreateIndex(index))
+    for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+        ensure_index(index)
     normalise_columns(table)
 
 
@@ -100,25 +99,39 @@ def _table_of(index: sa.Index) -> sa.Table:
 
 
 def ensure_index(index: sa.Index) -> None:
-    """Create ``index`` unless an index of that name already exists on its table."""
-    present = _index_names(_table_of(index).name)
-    if present is None or index.name not in present:
-        op.execute(CreateIndex(index))
+    """Create ``index`` unless a valid index of that name already exists on its table.
+
+    On a table that holds rows the build lets the application's writes through, and an index
+    a failed build left invalid is built again (vidpipe.db.index_builds).
+    """
+    table = _table_of(index).name
+    present = _index_names(table)
+    if present is None or index.name not in present or _dropped_invalid(index, table):
+        build_index(index, table)
 
 
 def ensure_unique_index(index: sa.Index) -> None:
     """Create the unique ``index`` unless it exists; refuse if the rows already repeat its key.
 
+    Built like :func:`ensure_index`. Rows a writer adds between the check and a concurrent
+    build can still repeat a key: the build then fails, leaves the index invalid, and the next
+    run drops it and names the repeated keys.
+
     Rows that break the new uniqueness are not the revision's to choose between (each may have
     keyframes, clips or a user's edits), so it raises :class:`DuplicateRows` naming every
     repeated key before any DDL, and the user decides which rows stay.
     """
-    present = _index_names(_table_of(index).name)
+    table = _table_of(index).name
+    present = _index_names(table)
     if present is not None:
-        if index.name in present:
+        if index.name in present and not _dropped_invalid(index, table):
             return
         _refuse_duplicates(index)
-    op.execute(CreateIndex(index))
+    build_index(index, table)
+
+
+def _dropped_invalid(index: sa.Index, table: str) -> bool:
+    return index.name is not None and drop_invalid_index(str(index.name), table)
 
 
 def _refuse_duplicates(index: sa.Index) -> None:

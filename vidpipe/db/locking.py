@@ -4,14 +4,20 @@ Several replicas of a backend often start together and each runs the upgrade. Ea
 the database's own lock before Alembic reads the version table, so the second run waits, then
 reads the revision the first one left and has nothing to do:
 
-- PostgreSQL: a transaction advisory lock (``pg_advisory_xact_lock``), waited for under
-  ``lock_timeout``, taken by the transaction the whole run happens in (vidpipe commits it, or
-  the caller does if it handed in a connection already inside a transaction). A session lock
-  was rejected: behind a transaction-mode pooler (PgBouncer) it stays on whichever server
-  connection took it, so the unlock misses it, other runs wait for a lock nobody holds, and a
-  run that lands on that server connection is granted it again and migrates at the same time.
-  The run's transaction is READ COMMITTED, so statements after the wait see what the previous
-  holder committed (a REPEATABLE READ snapshot, taken by the lock statement, would hide it).
+- PostgreSQL: a transaction advisory lock (``pg_advisory_xact_lock``), taken by a second
+  connection of the run's engine in a transaction that touches no table and stays open until
+  the run has committed. A session lock was rejected: behind a transaction-mode pooler
+  (PgBouncer) it stays on whichever server connection took it, so the unlock misses it, other
+  runs wait for a lock nobody holds, and a run that lands on that server connection is granted
+  it again and migrates at the same time. A lock in the run's own transaction (vidpipe's first
+  transaction-level design) ended with every commit, and the run must commit to build an index
+  CONCURRENTLY on a table that holds rows (vidpipe.db.idempotent): the separate holder keeps the
+  lock across that. Idle in a READ COMMITTED transaction it has no snapshot, so the concurrent
+  build does not wait for it. The run's own transaction is READ COMMITTED too, so it sees what
+  the previous holder committed. A connection handed in already inside a transaction takes the
+  lock in that transaction instead (the caller's commit releases it; nothing is built
+  concurrently then). ``idle_in_transaction_session_timeout``, if the server sets one, must
+  exceed the longest run.
 - MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
   timeout.
 - SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
@@ -39,8 +45,10 @@ import sqlalchemy as sa
 
 from vidpipe.db.engine import SQLITE_BEGIN_STATEMENT, sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import MigrationLockTimeout, MigrationSettingError
+from vidpipe.db.pooler import no_server_side_prepares
 
 __all__ = [
+    "LOCK_OUTLIVES_COMMIT",
     "MYSQL_LOCK_PREFIX",
     "POSTGRESQL_LOCK_KEY",
     "WAIT_REPORT_INTERVAL",
@@ -59,6 +67,12 @@ MYSQL_LOCK_PREFIX = "vidpipe_migrations:"
 WAIT_REPORT_INTERVAL = 30.0
 _MYSQL_LOCK_NAME_LIMIT = 64
 _POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
+#: The longest one PostgreSQL lock wait keeps a (pooled) server connection (see ``_hold``).
+WAIT_SLICE = 1.0
+#: Set in ``Connection.info`` while a separate connection holds the PostgreSQL migration lock:
+#: the run's connection may then commit mid-run (vidpipe.db.idempotent builds indexes
+#: CONCURRENTLY outside its transaction) and the run stays exclusive.
+LOCK_OUTLIVES_COMMIT = "vidpipe.lock_outlives_commit"
 
 _Lock = Callable[[sa.Connection, float, float], AbstractContextManager[None]]
 
@@ -71,8 +85,9 @@ def migration_lock(
 
     Raises :class:`MigrationLockTimeout` if the lock is not free within ``timeout`` seconds;
     while it waits, logs that it is waiting every ``report_every`` seconds.
-    On SQLite and PostgreSQL the block runs inside the transaction that holds the lock, and it
-    commits when the block succeeds; on MariaDB the lock is independent of the block's
+    On SQLite and PostgreSQL the block runs inside one transaction that commits when the block
+    succeeds (on PostgreSQL a separate connection holds the lock until then, see
+    :data:`LOCK_OUTLIVES_COMMIT`); on MariaDB the lock is independent of the block's
     transactions.
     """
     name = connection.dialect.name
@@ -165,50 +180,103 @@ def _postgresql_lock(
             "Nothing was changed. Hand in a connection or engine without "
             "isolation_level='AUTOCOMMIT'."
         )
+    what = f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}"
+    if connection.in_transaction():
+        # The caller's transaction holds the lock; its commit or rollback releases it.
+        if not _take_slice(connection, 0):
+            with _logged_wait(what, timeout, report_every):
+                if not _take_slice(connection, timeout):
+                    raise _timeout_error(timeout, what)
+        yield
+        return
+    with (
+        connection.engine.connect() as holder,
+        no_server_side_prepares(holder),
+    ):
+        _hold(holder, timeout, report_every, what)
+        # Each statement of the run must see what the previous holder committed while this one
+        # waited: a REPEATABLE READ snapshot would hide it.
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        connection.info[LOCK_OUTLIVES_COMMIT] = True
+        try:
+            yield
+        except BaseException:
+            with suppress(sa.exc.DBAPIError):
+                connection.rollback()
+            raise
+        else:
+            connection.commit()
+        finally:
+            del connection.info[LOCK_OUTLIVES_COMMIT]
+            # After the run's commit: the next run must find the revision this one recorded.
+            with suppress(sa.exc.DBAPIError):
+                holder.rollback()
+
+
+def _hold(holder: sa.Connection, timeout: float, report_every: float, what: str) -> None:
+    """Take the lock in ``holder``'s transaction and leave that transaction open.
+
+    The wait is cut into slices of at most :data:`WAIT_SLICE`, each its own transaction: a
+    waiter behind a transaction-mode pooler then frees its server connection between slices,
+    so a pool smaller than the number of replicas never starves the holder's run of one.
+    """
+    if _take_slice(holder, 0):
+        return
+    deadline = time.monotonic() + timeout
+    with _logged_wait(what, timeout, report_every):
+        while (remaining := deadline - time.monotonic()) > 0:
+            if _take_slice(holder, min(WAIT_SLICE, remaining)):
+                return
+        raise _timeout_error(timeout, what)
+
+
+def _take_slice(connection: sa.Connection, seconds: float) -> bool:
+    """Try ``pg_advisory_xact_lock`` for ``seconds`` (0: only if free) in ``connection``'s
+    transaction; if it stays taken, roll back that transaction (unless it is the caller's).
+
+    The transaction is READ COMMITTED and touches no table, so between statements it holds no
+    snapshot: CREATE INDEX CONCURRENTLY, which waits for every older snapshot, does not wait
+    for a lock holder idle in it.
+    """
     external = connection.in_transaction()
     if not external:
-        # Each statement of the run must see what the previous holder committed while this one
-        # waited: a REPEATABLE READ snapshot, taken at the lock statement, would hide it.
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    what = f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}"
     key = {"key": POSTGRESQL_LOCK_KEY}
-    if not connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar():
-        with _logged_wait(what, timeout, report_every):
-            _wait_for_advisory_lock(connection, timeout, what, external)
-    if external:
-        yield  # the caller's commit or rollback releases the lock
-        return
-    # The lock ends with this transaction, so the whole run happens in it and this commits.
-    try:
-        yield
-    except BaseException:
-        with suppress(sa.exc.DBAPIError):
-            connection.rollback()
-        raise
-    connection.commit()
+    if seconds <= 0:
+        got = bool(
+            connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar()
+        )
+    else:
+        got = _wait_for_advisory_lock(connection, seconds)
+    if not got and not external:
+        connection.rollback()
+    return got
 
 
-def _wait_for_advisory_lock(
-    connection: sa.Connection, timeout: float, what: str, external: bool
-) -> None:
-    """Wait in ``pg_advisory_xact_lock`` under a ``lock_timeout`` of ``timeout``."""
+def _wait_for_advisory_lock(connection: sa.Connection, seconds: float) -> bool:
+    """Wait in ``pg_advisory_xact_lock`` under a ``lock_timeout`` of ``seconds``.
+
+    False if it timed out: then the transaction is aborted (only a rollback ends it), and in a
+    caller's transaction a savepoint keeps it usable.
+    """
     previous = connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
     connection.execute(
-        sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{int(timeout * 1000)}"}
+        sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+        {"ms": f"{max(1, int(seconds * 1000))}"},
     )
     try:
-        connection.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_LOCK_KEY}
-        )
+        with connection.begin_nested():
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_LOCK_KEY}
+            )
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) != _POSTGRESQL_LOCK_NOT_AVAILABLE:
             raise
-        if not external:
-            connection.rollback()
-        raise _timeout_error(timeout, what) from None
+        return False
     connection.execute(
         sa.text("SELECT set_config('lock_timeout', :previous, true)"), {"previous": previous}
     )
+    return True
 
 
 @contextmanager

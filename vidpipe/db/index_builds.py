@@ -1,0 +1,123 @@
+"""Index builds that do not stop the application's writes.
+
+A plain ``CREATE INDEX`` holds a SHARE lock on its table until the migration commits: every
+INSERT, UPDATE and DELETE on the table waits for the whole build and the rest of the run. So on
+PostgreSQL an index on a table that holds rows is built with ``CREATE INDEX CONCURRENTLY``,
+which lets writes through. It cannot run inside a transaction block, so the run's transaction
+commits before it (the revisions finished so far are recorded, as Alembic's
+``autocommit_block`` does) and a new one begins after it, with the run's timeouts set again.
+The migration lock stays held throughout: a separate connection holds it
+(vidpipe.db.locking.LOCK_OUTLIVES_COMMIT).
+
+Decisions:
+
+- An empty table keeps the plain build inside the run's transaction: instant, and the run stays
+  all-or-nothing. Rows the application inserts between the check and the commit wait that long.
+- A connection handed in already inside a transaction (its caller owns the commit) gets the
+  plain build: vidpipe cannot commit the caller's work.
+- A concurrent build that failed or was cancelled leaves an index marked invalid
+  (``pg_index.indisvalid``) that PostgreSQL keeps maintaining but never uses; the next run finds
+  it, drops it (``DROP INDEX CONCURRENTLY``) and builds it again.
+- The concurrent build runs under the session's own ``statement_timeout`` and ``lock_timeout``
+  (the run's are ``SET LOCAL`` and end with its transaction): its waits are for older
+  transactions to finish, which delay the build but block no writer.
+- Offline (``--sql``) the script is for an empty database: the plain build, preceded by a
+  ``squawk-ignore`` comment for ``require-concurrent-index-creation`` that says why, so the
+  linter keeps that rule for every other ``CREATE INDEX`` a revision might write.
+
+MariaDB: InnoDB builds a secondary index in place while writes continue (``ALGORITHM=INPLACE,
+LOCK=NONE`` is its default for ``CREATE INDEX``, unique ones included); only the brief metadata
+locks at the start and the end wait for running transactions. The plain statement is kept.
+SQLite: a writing transaction excludes every other writer anyway; the plain build is kept.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.schema import CreateIndex
+
+from vidpipe.db.locking import LOCK_OUTLIVES_COMMIT
+
+__all__ = ["SQUAWK_IGNORE_PLAIN_BUILD", "build_index", "drop_invalid_index"]
+
+#: What the offline script puts before each plain index build (tests/test_squawk.py).
+SQUAWK_IGNORE_PLAIN_BUILD = (
+    "-- squawk-ignore require-concurrent-index-creation\n"
+    "-- (written for an empty table; online, vidpipe builds CONCURRENTLY on a table with rows)\n"
+)
+
+#: The run's timeouts, set again after a concurrent build (vidpipe.db.environment sets them).
+_RUN_SETTINGS = ("lock_timeout", "statement_timeout")
+
+
+def build_index(index: sa.Index, table_name: str) -> None:
+    """Create ``index`` on ``table_name`` without blocking writes to rows the table holds."""
+    context = op.get_context()
+    if context.as_sql:
+        if context.dialect.name == "postgresql":
+            compiled = CreateIndex(index).compile(dialect=context.dialect)
+            op.execute(SQUAWK_IGNORE_PLAIN_BUILD + str(compiled))
+        else:
+            op.execute(CreateIndex(index))
+        return
+    if not _builds_concurrently(table_name):
+        op.execute(CreateIndex(index))
+        return
+    with _outside_the_run_transaction():
+        index.dialect_options["postgresql"]["concurrently"] = True
+        try:
+            op.execute(CreateIndex(index))
+        finally:
+            index.dialect_options["postgresql"]["concurrently"] = False
+
+
+def drop_invalid_index(name: str, table_name: str) -> bool:
+    """Drop the index ``name`` if a failed concurrent build left it invalid; True if dropped."""
+    context = op.get_context()
+    if context.as_sql or context.dialect.name != "postgresql":
+        return False
+    valid = (
+        op.get_bind()
+        .execute(
+            sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+            {"name": name},
+        )
+        .scalar()
+    )
+    if valid is None or valid:
+        return False
+    quoted = context.dialect.identifier_preparer.quote(name)
+    if _builds_concurrently(table_name):
+        with _outside_the_run_transaction():
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quoted}")
+    else:
+        op.execute(f"DROP INDEX IF EXISTS {quoted}")
+    return True
+
+
+def _builds_concurrently(table_name: str) -> bool:
+    """PostgreSQL, a run whose lock outlives its commits, and a table with rows."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql" or not bind.info.get(LOCK_OUTLIVES_COMMIT):
+        return False
+    quoted = bind.dialect.identifier_preparer.quote(table_name)
+    return bool(bind.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {quoted})").scalar())
+
+
+@contextmanager
+def _outside_the_run_transaction() -> Iterator[None]:
+    """Commit the run's transaction, run the block in autocommit, then begin a new one with the
+    run's timeouts (``SET LOCAL`` ends with the transaction that set them)."""
+    context = op.get_context()
+    settings = {
+        name: op.get_bind().exec_driver_sql(f"SELECT current_setting('{name}')").scalar()
+        for name in _RUN_SETTINGS
+    }
+    with context.autocommit_block():
+        yield
+    for name, value in settings.items():
+        op.get_bind().execute(
+            sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+        )

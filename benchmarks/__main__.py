@@ -1,6 +1,8 @@
-"""Run the benchmarks and print a Markdown table: ``python -m benchmarks [--tiny]``.
+"""Run the benchmarks and print a Markdown table: ``python -m benchmarks [write-load] [--tiny]``.
 
-``--tiny`` runs every benchmark at a toy size, to prove the command works (the test suite does).
+Without a mode, the save, start-up, upgrade and look-up benchmarks; ``write-load``, the longest
+application write while ``alembic upgrade head`` runs on PostgreSQL (benchmarks/write_load.py).
+``--tiny`` runs at a toy size, to prove the command works (the test suite does).
 """
 
 import argparse
@@ -15,25 +17,38 @@ import sqlalchemy
 from benchmarks.migrations import cold_upgrade, startup_check, upgrade_grown_database
 from benchmarks.report import Row, markdown
 from benchmarks.storyboards import find_asset, save_storyboards
+from benchmarks.write_load import write_load
 from tests.databases import fresh_database, server_unreachable
 
 SIZES = {
     "full": {"calls": 200, "repeat": 5, "scenes": 1_000_000, "projects": 200, "manifests": 100_000},
     "tiny": {"calls": 3, "repeat": 1, "scenes": 2_000, "projects": 3, "manifests": 200},
 }
+#: write-load: rows per table, and how long the writer runs with no migration (seconds).
+WRITE_LOAD = {"full": (1_000_000, 10.0), "tiny": (2_000, 1.0)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("mode", nargs="?", choices=("all", "write-load"), default="all")
     parser.add_argument("--tiny", action="store_true", help="toy sizes, to check the command runs")
     parser.add_argument("--dialects", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--rows", type=int, help="write-load: rows per table")
     args = parser.parse_args()
-    size = SIZES["tiny" if args.tiny else "full"]
+    scale = "tiny" if args.tiny else "full"
+    size = SIZES[scale]
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
-        for dialect in args.dialects.split(","):
+        if args.mode == "write-load":
+            reason = server_unreachable("postgresql")
+            if reason:
+                raise SystemExit(f"cannot benchmark {reason}")
+            count, baseline_seconds = WRITE_LOAD[scale]
+            with fresh_database("postgresql", workdir / "write-load") as url:
+                rows.extend(write_load(url, args.rows or count, baseline_seconds))
+        for dialect in args.dialects.split(",") if args.mode == "all" else ():
             reason = server_unreachable(dialect)
             if reason:
                 raise SystemExit(f"cannot benchmark {reason}")

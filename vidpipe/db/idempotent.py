@@ -123,11 +123,9 @@ def ensure_unique_index(index: sa.Index) -> None:
     """
     table = _table_of(index).name
     present = _index_names(table)
-    if present is not None:
-        if index.name in present and not _dropped_invalid(index, table):
-            return
-        _refuse_duplicates(index)
-    build_index(index, table)
+    if present is not None and index.name in present and not _dropped_invalid(index, table):
+        return
+    build_index(index, table, check=lambda: _refuse_duplicates(index))
 
 
 def _dropped_invalid(index: sa.Index, table: str) -> bool:

@@ -4,8 +4,8 @@ A plain ``CREATE INDEX`` holds a SHARE lock on its table until the migration com
 INSERT, UPDATE and DELETE on the table waits for the whole build and the rest of the run. So on
 PostgreSQL an index on a table that holds rows is built with ``CREATE INDEX CONCURRENTLY``,
 which lets writes through. It cannot run inside a transaction block, so the run's transaction
-commits before it (the revisions finished so far are recorded, as Alembic's
-``autocommit_block`` does) and a new one begins after it, with the run's timeouts set again.
+commits before it (the revisions finished so far are recorded, as with Alembic's
+``autocommit_block``) and a new one begins after it, with the run's timeouts set again.
 The migration lock stays held throughout: a separate connection holds it
 (vidpipe.db.locking.LOCK_OUTLIVES_COMMIT).
 
@@ -31,7 +31,7 @@ locks at the start and the end wait for running transactions. The plain statemen
 SQLite: a writing transaction excludes every other writer anyway; the plain build is kept.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -52,8 +52,15 @@ SQUAWK_IGNORE_PLAIN_BUILD = (
 _RUN_SETTINGS = ("lock_timeout", "statement_timeout")
 
 
-def build_index(index: sa.Index, table_name: str) -> None:
-    """Create ``index`` on ``table_name`` without blocking writes to rows the table holds."""
+def build_index(
+    index: sa.Index, table_name: str, *, check: Callable[[], None] | None = None
+) -> None:
+    """Create ``index`` on ``table_name`` without blocking writes to rows the table holds.
+
+    ``check`` (if given) runs just before the build, online only: after the commit when the
+    build is concurrent, so a slow check (a scan for duplicate keys) does not keep the locks
+    of the revisions before it, a column added to the same table say, while it reads.
+    """
     context = op.get_context()
     if context.as_sql:
         if context.dialect.name == "postgresql":
@@ -63,9 +70,13 @@ def build_index(index: sa.Index, table_name: str) -> None:
             op.execute(CreateIndex(index))
         return
     if not _builds_concurrently(table_name):
+        if check is not None:
+            check()
         op.execute(CreateIndex(index))
         return
     with _outside_the_run_transaction():
+        if check is not None:
+            check()
         index.dialect_options["postgresql"]["concurrently"] = True
         try:
             op.execute(CreateIndex(index))
@@ -108,16 +119,27 @@ def _builds_concurrently(table_name: str) -> bool:
 
 @contextmanager
 def _outside_the_run_transaction() -> Iterator[None]:
-    """Commit the run's transaction, run the block in autocommit, then begin a new one with the
-    run's timeouts (``SET LOCAL`` ends with the transaction that set them)."""
-    context = op.get_context()
+    """Commit the run's transaction, run the block in autocommit, then let the next statement
+    begin a new one, with the run's timeouts set again (``SET LOCAL`` ended with the commit).
+
+    Alembic's ``autocommit_block`` does the same for a transaction Alembic began; the run's
+    transaction is begun by the migration lock (vidpipe.db.locking), so this commits it itself.
+    """
+    bind = op.get_bind()
     settings = {
-        name: op.get_bind().exec_driver_sql(f"SELECT current_setting('{name}')").scalar()
+        name: bind.exec_driver_sql(f"SELECT current_setting('{name}')").scalar()
         for name in _RUN_SETTINGS
     }
-    with context.autocommit_block():
-        yield
+    bind.commit()
+    level = bind.get_isolation_level()
+    bind.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        # SQLAlchemy keeps its own transaction bookkeeping in AUTOCOMMIT; this block ends it.
+        with bind.begin():
+            yield
+    finally:
+        bind.execution_options(isolation_level=level)
     for name, value in settings.items():
-        op.get_bind().execute(
+        bind.execute(
             sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
         )

@@ -194,6 +194,11 @@ def _postgresql_lock(
         no_server_side_prepares(holder),
     ):
         _hold(holder, timeout, report_every, what)
+        # The driver's unnamed portal of the lock statement keeps that statement's snapshot
+        # (pg_stat_activity.backend_xmin) until another statement replaces it, and CREATE INDEX
+        # CONCURRENTLY would wait for that snapshot until the run ends: a utility statement,
+        # which takes none, replaces it.
+        holder.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
         # Each statement of the run must see what the previous holder committed while this one
         # waited: a REPEATABLE READ snapshot would hide it.
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
@@ -234,9 +239,9 @@ def _take_slice(connection: sa.Connection, seconds: float) -> bool:
     """Try ``pg_advisory_xact_lock`` for ``seconds`` (0: only if free) in ``connection``'s
     transaction; if it stays taken, roll back that transaction (unless it is the caller's).
 
-    The transaction is READ COMMITTED and touches no table, so between statements it holds no
-    snapshot: CREATE INDEX CONCURRENTLY, which waits for every older snapshot, does not wait
-    for a lock holder idle in it.
+    The transaction is READ COMMITTED and touches no table, so once its last statement's
+    snapshot is gone (see ``_postgresql_lock``) it holds none: CREATE INDEX CONCURRENTLY, which
+    waits for every older snapshot, does not wait for a lock holder idle in it.
     """
     external = connection.in_transaction()
     if not external:

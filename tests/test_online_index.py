@@ -1,0 +1,212 @@
+"""PostgreSQL index builds on tables that hold rows let the application write (issue 11).
+
+The upgrade from vidpipe_0002 builds vidpipe_0003's GIN indexes with CREATE INDEX CONCURRENTLY
+outside the run's transaction. Each test holds the build at a known point without timing: an
+old REPEATABLE READ transaction (a slow report, say) keeps a snapshot that the concurrent build
+must wait for before it finishes. While it waits, an application writes to scene_manifests, a
+second upgrade waits for the migration lock, and the build can be cancelled.
+"""
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from benchmarks.write_load import fill
+from tests.cli import alembic
+from tests.databases import dialect_params
+from tests.revisions import HEAD
+from vidpipe.db import current_revision, upgrade
+
+pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
+
+ROWS = 2_000
+GIN_INDEXES = ("ix_scene_manifests_asset_tags", "ix_scene_audio_manifests_speaker_tags")
+#: How long a test waits for something the other sessions must do; a failure, not a timing.
+PATIENCE = 120.0
+#: A writer blocked by a plain CREATE INDEX fails after this instead of hanging the test.
+WRITER_STATEMENT_TIMEOUT = "60s"
+
+
+@pytest.fixture
+def filled(engine: sa.Engine) -> sa.Engine:
+    """A database at vidpipe_0002 whose manifest tables hold rows."""
+    upgrade(engine, "vidpipe_0002")
+    with engine.begin() as connection:
+        fill(connection, ROWS)
+    return engine
+
+
+@pytest.fixture
+def old_snapshot(filled: sa.Engine) -> Iterator[sa.Connection]:
+    """A REPEATABLE READ transaction that has read a table, so it holds its snapshot."""
+    with filled.connect() as connection:
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        connection.exec_driver_sql("SELECT count(*) FROM projects").scalar()
+        yield connection
+        if connection.in_transaction():
+            connection.rollback()
+
+
+class Upgrade(threading.Thread):
+    """``alembic upgrade head`` in its own process, waited for by a thread."""
+
+    def __init__(self, url: sa.URL, cwd: Path) -> None:
+        super().__init__(daemon=True)
+        self.url = url.render_as_string(hide_password=False)
+        self.cwd = cwd
+        self.result: subprocess.CompletedProcess[str] | None = None
+
+    def run(self) -> None:
+        self.result = alembic("upgrade", "head", cwd=self.cwd, url=self.url)
+
+    def finished(self) -> subprocess.CompletedProcess[str]:
+        self.join(PATIENCE)
+        assert self.result is not None, "the upgrade did not finish"
+        return self.result
+
+
+def wait_for(engine: sa.Engine, query: str, what: str) -> object:
+    """Poll ``query`` until it returns a row; its first column."""
+    deadline = time.monotonic() + PATIENCE
+    with engine.connect() as connection:
+        while True:
+            found = connection.exec_driver_sql(query).first()
+            connection.rollback()
+            if found is not None:
+                return found[0]
+            assert time.monotonic() < deadline, f"{what} never happened"
+            time.sleep(0.05)
+
+
+def concurrent_build_waiting(engine: sa.Engine) -> int:
+    """The pid of the CREATE INDEX CONCURRENTLY on scene_manifests, once it waits for the old
+    snapshot (so the build is under way and cannot finish while the snapshot lives)."""
+    return int(
+        wait_for(  # type: ignore[arg-type]
+            engine,
+            "SELECT p.pid FROM pg_stat_progress_create_index p "
+            "WHERE p.relid = 'scene_manifests'::regclass AND p.command = 'CREATE INDEX "
+            "CONCURRENTLY' AND p.phase = 'waiting for old snapshots'",
+            "a concurrent build of an index on scene_manifests",
+        )
+    )
+
+
+def index_validity(engine: sa.Engine) -> dict[str, bool]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c "
+            "ON c.oid = i.indexrelid WHERE c.relname LIKE 'ix_scene%%_tags'"
+        ).all()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def write_application_rows(engine: sa.Engine, count: int) -> None:
+    """Insert ``count`` manifests and update as many, each in its own transaction."""
+    with engine.connect() as connection:
+        for n in range(count):
+            with connection.begin():
+                connection.exec_driver_sql(
+                    f"SET LOCAL statement_timeout = '{WRITER_STATEMENT_TIMEOUT}'"
+                )
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO scene_manifests (project_id, scene_index, manifest_json, "
+                        "asset_tags, new_asset_count) VALUES (md5('p' || :p)::uuid, :i, '{}', "
+                        "'[\"CHAR_01\"]', 0)"
+                    ),
+                    {"p": n % 10, "i": 1_000_000 + n},
+                )
+                connection.execute(
+                    sa.text(
+                        "UPDATE scene_manifests SET new_asset_count = new_asset_count + 1 "
+                        "WHERE project_id = md5('p' || :p)::uuid AND scene_index = :i"
+                    ),
+                    {"p": n % 10, "i": n % (ROWS // 1_000)},
+                )
+
+
+def test_writes_go_through_while_the_gin_indexes_build_and_a_second_upgrade_waits(
+    filled: sa.Engine, old_snapshot: sa.Connection, database_url: sa.URL, tmp_path: Path
+) -> None:
+    first = Upgrade(database_url, tmp_path)
+    first.start()
+    concurrent_build_waiting(filled)
+
+    # The application inserts and updates manifests while the build is under way.
+    write_application_rows(filled, 20)
+    with filled.connect() as connection:
+        written = connection.exec_driver_sql(
+            "SELECT count(*) FROM scene_manifests WHERE scene_index >= 1000000"
+        ).scalar()
+    assert written == 20
+    # The build had not finished meanwhile: the writes happened during it.
+    concurrent_build_waiting(filled)
+
+    # A second upgrade waits for the migration lock, which the first still holds.
+    second = Upgrade(database_url, tmp_path)
+    second.start()
+    wait_for(
+        filled,
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        "the second upgrade waiting for the migration lock",
+    )
+    assert first.is_alive() and second.is_alive()
+    assert current_revision(filled) == "vidpipe_0002"
+
+    old_snapshot.rollback()
+    for run in (first, second):
+        result = run.finished()
+        assert result.returncode == 0, result.stderr
+    assert current_revision(filled) == HEAD
+    assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
+    with filled.connect() as connection:
+        assert not connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        ).scalar()
+
+
+def test_a_cancelled_concurrent_build_leaves_an_invalid_index_that_the_next_run_rebuilds(
+    filled: sa.Engine, old_snapshot: sa.Connection, database_url: sa.URL, tmp_path: Path
+) -> None:
+    run = Upgrade(database_url, tmp_path)
+    run.start()
+    builder = concurrent_build_waiting(filled)
+    with filled.connect() as connection:
+        cancel = sa.text("SELECT pg_cancel_backend(:pid)")
+        assert connection.execute(cancel, {"pid": builder}).scalar()
+    result = run.finished()
+    assert result.returncode != 0
+    assert "canceling statement due to user request" in result.stderr
+    # Recorded before the build: vidpipe_0002's work stands, vidpipe_0003 is not recorded.
+    assert current_revision(filled) == "vidpipe_0002"
+    assert index_validity(filled) == {GIN_INDEXES[0]: False}
+    old_snapshot.rollback()
+
+    upgrade(database_url)
+    assert current_revision(filled) == HEAD
+    assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
+
+
+def test_empty_tables_are_indexed_inside_the_run_transaction(engine: sa.Engine) -> None:
+    """No rows, nothing to let through: the plain build, inside the run's one transaction."""
+    upgrade(engine, "vidpipe_0002")
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        upgrade(engine, "vidpipe_0003")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    builds = [s for s in statements if s.startswith("CREATE INDEX")]
+    assert len(builds) == len(GIN_INDEXES)
+    assert not [s for s in builds if "CONCURRENTLY" in s]
+    assert not [s for s in statements if s.strip().upper() == "COMMIT"]

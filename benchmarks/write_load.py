@@ -187,10 +187,12 @@ def write_load(url: sa.URL, rows: int, baseline_seconds: float) -> list[Row]:
     baseline = writer.stop()
 
     writer = _Writer(url, rows, 2 * WRITER_SCENE_INDEX)
-    time.sleep(min(1.0, baseline_seconds))
-    marks = _upgrade_head(url)
-    time.sleep(min(1.0, baseline_seconds))
-    during = writer.stop()
+    try:
+        time.sleep(min(1.0, baseline_seconds))
+        marks = _upgrade_head(url)
+        time.sleep(min(1.0, baseline_seconds))
+    finally:
+        during = writer.stop()
 
     quiet, quiet_count = baseline.longest()
     upgrade_wait, upgrade_count = during.longest(marks[0][0], marks[-1][0])

@@ -14,10 +14,16 @@ import pytest
 
 from tests.cli import alembic
 from tests.revisions import SCRIPT
+from vidpipe.db.index_builds import SQUAWK_IGNORE_PLAIN_BUILD
 
 OFFLINE_URL = "postgresql+psycopg://reviewer@db.invalid/vidpipe"
 SQUAWK = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
 REVISIONS = list(reversed(list(SCRIPT.walk_revisions())))
+#: Never excluded: index builds through vidpipe.db.idempotent are CONCURRENTLY online on tables
+#: with rows, and offline (an empty database) carry a squawk-ignore comment saying so
+#: (vidpipe.db.index_builds), so any other CREATE INDEX a revision writes is still reported.
+#: vidpipe_0003's accepted entry for it predates the helper and is not used.
+CONCURRENT_INDEX_RULE = "require-concurrent-index-creation"
 
 
 @pytest.mark.parametrize("script", REVISIONS, ids=[r.revision for r in REVISIONS])
@@ -33,9 +39,10 @@ def test_revision_sql_passes_squawk(script, tmp_path: Path) -> None:
 
     accepted = getattr(script.module, "SQUAWK_ACCEPTED", {})
     assert all(reason.strip() for reason in accepted.values())
+    excluded = sorted(set(accepted) - {CONCURRENT_INDEX_RULE})
     command = [SQUAWK, "--reporter", "gcc", str(sql)]
-    if accepted:
-        command.append(f"--exclude={','.join(sorted(accepted))}")
+    if excluded:
+        command.append(f"--exclude={','.join(excluded)}")
     lint = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
@@ -49,3 +56,18 @@ def test_squawk_fails_sql_without_timeouts(tmp_path: Path) -> None:
     )
     assert lint.returncode != 0
     assert "require-lock-timeout" in lint.stdout
+
+
+def test_the_helpers_squawk_ignore_covers_only_its_own_index_build(tmp_path: Path) -> None:
+    """The comment vidpipe.db.index_builds writes before a plain build silences the rule for
+    that statement only: a CREATE INDEX after it is reported."""
+    sql = tmp_path / "indexes.sql"
+    sql.write_text(
+        SQUAWK_IGNORE_PLAIN_BUILD + "CREATE INDEX a ON t (x);\nCREATE INDEX b ON t (y);\n"
+    )
+    lint = subprocess.run(
+        [SQUAWK, "--reporter", "gcc", str(sql)], capture_output=True, text=True, timeout=60
+    )
+    reported = [line for line in lint.stdout.splitlines() if CONCURRENT_INDEX_RULE in line]
+    assert len(reported) == 1
+    assert f"{sql}:{SQUAWK_IGNORE_PLAIN_BUILD.count(chr(10)) + 1}:" in reported[0]

@@ -20,3 +20,19 @@ def test_benchmarks_run_at_a_tiny_size() -> None:
     for dialect in ("sqlite", "postgresql"):
         assert ("start-up check at head", dialect) in benchmarks
         assert ("cold upgrade of a fresh database", dialect) in benchmarks
+
+
+def test_write_load_benchmark_runs_at_a_tiny_size() -> None:
+    """``python -m benchmarks write-load --tiny``: a writer during ``alembic upgrade head``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "write-load", "--tiny"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    [during] = [row for row in rows if "longest application write during" in row]
+    assert during.endswith("| 0 application errors |")
+    assert any("of which vidpipe_0002 -> vidpipe_0003" in row for row in rows)

@@ -7,12 +7,12 @@ from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import Project
-from vidpipe.db.store.explain import explain_integrity_error
+from vidpipe.db.store.explain import explain_integrity_error, explain_lost_race
 from vidpipe.db.store.kinds import Storyboard, StoryboardSchema
 from vidpipe.db.store.rows import (
     STORYBOARD_TABLES,
@@ -29,6 +29,16 @@ __all__ = ["save_storyboard", "storyboard_batch"]
 _BATCH_KEY = "vidpipe.storyboard_batch"
 
 _RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
+
+#: Project ids per IN list: PostgreSQL and MariaDB bind at most 65,535 parameters in one
+#: statement, SQLite 32,766; a batch of any size is looked up and deleted in chunks of these.
+_IDS_PER_STATEMENT = 10_000
+
+#: The tables the last save through the store wrote, by the ``storyboard_kind`` it set.
+_KIND_TABLES = {
+    "base": {scenes_table.name},
+    "enhanced": {table.name for table in STORYBOARD_TABLES},
+}
 
 
 def save_storyboard(
@@ -82,30 +92,21 @@ def storyboard_batch(session: Session) -> Iterator[None]:
 
 
 def _write(session: Session, storyboards: list[Prepared]) -> None:
-    """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT."""
+    """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT.
+
+    The projects are locked before anything is decided (see :func:`_lock_and_update`), so
+    saves of one project serialise: the later one replaces the earlier one whole.
+    """
     session.flush()  # projects added but not yet flushed must be visible below
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
         with session.begin_nested():
             connection = session.connection()
-            # One query says which projects exist and which tables hold rows of theirs, so a
-            # first save (the common case) sends no DELETE at all.
-            holds = [
-                sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
-                for table in STORYBOARD_TABLES
-            ]
-            found = connection.execute(
-                sa.select(projects_table.c.id, *holds).where(projects_table.c.id.in_(project_ids))
-            ).all()
-            missing = set(project_ids) - {row.id for row in found}
-            if missing:
-                raise UnknownProjectError(
-                    f"No project with id {', '.join(map(str, sorted(missing)))}: nothing was saved"
-                )
-            _update_projects(connection, [prepared.project_values for prepared in storyboards])
+            stored = _lock_and_update(connection, storyboards)
             for table in STORYBOARD_TABLES:
-                if any(row._mapping[table.name] for row in found):
-                    connection.execute(sa.delete(table).where(table.c.project_id.in_(project_ids)))
+                holders = [pid for pid in project_ids if table.name in stored[pid]]
+                for chunk in _chunks(holders):
+                    connection.execute(sa.delete(table).where(table.c.project_id.in_(chunk)))
             for table, rows in (
                 (scenes_table, [row for p in storyboards for row in p.scene_rows]),
                 (manifests_table, [row for p in storyboards for row in p.manifest_rows]),
@@ -115,7 +116,69 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
                     _insert_many(connection, table, rows)
     except IntegrityError as exc:
         raise explain_integrity_error(session, project_ids, exc) from exc
+    except OperationalError as exc:
+        raise explain_lost_race(session.get_bind().dialect.name, project_ids, exc) from exc
     _expire_projects(session, set(project_ids))
+
+
+def _lock_and_update(
+    connection: sa.Connection, storyboards: list[Prepared]
+) -> dict[uuid.UUID, set[str]]:
+    """Lock the projects, set their columns, and say which tables hold rows of each.
+
+    Nothing is decided before the lock: a save that waited for another save of the same project
+    sees what that one committed, and deletes it.
+
+    - PostgreSQL, MariaDB/MySQL: ``SELECT ... FOR UPDATE`` on the project rows, in id order (two
+      batches lock shared projects in the same order). A locking read returns the latest
+      committed row even under MariaDB's REPEATABLE READ, whose plain reads may come from a
+      snapshot older than the lock: ``storyboard_kind``, read by the lock itself, names the
+      tables the last save wrote, and the existence checks add rows saved without a kind
+      (before vidpipe_0004). On PostgreSQL under REPEATABLE READ or SERIALIZABLE, a project
+      saved after the snapshot cannot be locked (serialization failure: see
+      :func:`explain_lost_race`).
+    - SQLite locks the whole database, and only a write can wait for that lock (a transaction
+      that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the UPDATE comes
+      first and takes it; the look-up after it sees the latest data.
+
+    A first save of a project (no rows anywhere) sends no DELETE, so concurrent first saves of
+    different projects take no gap locks on MariaDB and cannot deadlock on them.
+    """
+    project_ids = [prepared.project_id for prepared in storyboards]
+    values = [prepared.project_values for prepared in storyboards]
+    locking = connection.dialect.name != "sqlite"
+    if not locking:
+        _update_projects(connection, values)
+    stored: dict[uuid.UUID, set[str]] = {}
+    for chunk in _chunks(sorted(project_ids)):
+        query = sa.select(
+            projects_table.c.id,
+            projects_table.c.storyboard_kind,
+            *(
+                sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
+                for table in STORYBOARD_TABLES
+            ),
+        ).where(projects_table.c.id.in_(chunk))
+        if locking:
+            query = query.order_by(projects_table.c.id).with_for_update()
+        for row in connection.execute(query):
+            tables = {table.name for table in STORYBOARD_TABLES if row._mapping[table.name]}
+            if locking:
+                tables |= _KIND_TABLES.get(row.storyboard_kind, set())
+            stored[row.id] = tables
+    missing = set(project_ids) - set(stored)
+    if missing:
+        raise UnknownProjectError(
+            f"No project with id {', '.join(map(str, sorted(missing)))}: nothing was saved"
+        )
+    if locking:
+        _update_projects(connection, values)
+    return stored
+
+
+def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        yield ids[start : start + _IDS_PER_STATEMENT]
 
 
 def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

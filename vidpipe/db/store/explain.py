@@ -14,6 +14,9 @@ __all__ = ["explain_integrity_error", "explain_lost_race"]
 #: SQLSTATEs of a transaction that lost to a concurrent one: PostgreSQL's serialization failure
 #: (REPEATABLE READ, SERIALIZABLE) and deadlock.
 _POSTGRESQL_LOST_RACE = {"40001", "40P01"}
+#: MariaDB/MySQL's deadlock: InnoDB then rolls back the victim's whole transaction, SAVEPOINT and
+#: all, so the savepoint's own rollback fails next (1305, "SAVEPOINT ... does not exist").
+_MYSQL_DEADLOCK = 1213
 #: Duplicate key: PostgreSQL's SQLSTATE, MariaDB/MySQL's error number, SQLite's message.
 _POSTGRESQL_UNIQUE_VIOLATION = "23505"
 _MYSQL_DUPLICATE_KEY = 1062
@@ -64,6 +67,14 @@ def explain_lost_race(
     """
     if dialect == "postgresql" and getattr(exc.orig, "sqlstate", None) in _POSTGRESQL_LOST_RACE:
         return _lost_race(project_ids)
+    if dialect in ("mysql", "mariadb") and _in_chain(exc, _MYSQL_DEADLOCK):
+        return StoryboardError(
+            f"MariaDB/MySQL found a deadlock between the save of project {_named(project_ids)} "
+            "and another transaction (InnoDB's gap locks: concurrent saves that replace "
+            "stored storyboards can meet in them) and rolled back this whole transaction, "
+            "including the caller's earlier work. Nothing was saved: roll back the session and "
+            "retry the transaction"
+        )
     if dialect == "sqlite" and "database is locked" in str(exc.orig):
         return StoryboardError(
             f"Another connection was writing to the SQLite database while the storyboard of "
@@ -87,6 +98,17 @@ def _named(project_ids: list[uuid.UUID], shown: int = 5) -> str:
     ids = sorted(project_ids)
     more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
     return ", ".join(map(str, ids[:shown])) + more
+
+
+def _in_chain(exc: BaseException, errno: int) -> bool:
+    """Whether a driver error with MariaDB/MySQL error number ``errno`` caused ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        orig = getattr(seen, "orig", seen)
+        if (getattr(orig, "args", None) or [None])[0] == errno:
+            return True
+        seen = seen.__context__
+    return False
 
 
 def _is_duplicate_key(exc: IntegrityError) -> bool:

@@ -1,10 +1,11 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, driver-level executemany."""
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -39,6 +40,43 @@ _KIND_TABLES = {
     "base": {scenes_table.name},
     "enhanced": {table.name for table in STORYBOARD_TABLES},
 }
+
+
+_PROJECT_IDS = sa.bindparam("project_ids", expanding=True)
+
+#: Which projects exist, their kind, and which tables hold rows of theirs; built once, so a
+#: save pays for executing it, not for constructing it.
+_LOOK_UP = sa.select(
+    projects_table.c.id,
+    projects_table.c.storyboard_kind,
+    *(
+        sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
+        for table in STORYBOARD_TABLES
+    ),
+).where(projects_table.c.id.in_(_PROJECT_IDS))
+
+_LOCK = _LOOK_UP.order_by(projects_table.c.id).with_for_update()
+
+_DELETES = {
+    table.name: sa.delete(table).where(table.c.project_id.in_(_PROJECT_IDS))
+    for table in STORYBOARD_TABLES
+}
+
+
+class _DriverStatement(NamedTuple):
+    """A statement compiled for one dialect, with the parameter order and converters it takes."""
+
+    sql: str
+    names: list[str]
+    processors: list[Callable[[Any], Any] | None]
+    positional: bool
+
+
+#: Compiled INSERT and UPDATE statements per dialect, keyed by table and column names:
+#: compiling them cost more than a single storyboard's rows take to write.
+_COMPILED: "WeakKeyDictionary[sa.Dialect, dict[tuple[str, ...], _DriverStatement]]" = (
+    WeakKeyDictionary()
+)
 
 
 def save_storyboard(
@@ -106,7 +144,7 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
             for table in STORYBOARD_TABLES:
                 holders = [pid for pid in project_ids if table.name in stored[pid]]
                 for chunk in _chunks(holders):
-                    connection.execute(sa.delete(table).where(table.c.project_id.in_(chunk)))
+                    connection.execute(_DELETES[table.name], {"project_ids": chunk})
             for table, rows in (
                 (scenes_table, [row for p in storyboards for row in p.scene_rows]),
                 (manifests_table, [row for p in storyboards for row in p.manifest_rows]),
@@ -151,17 +189,8 @@ def _lock_and_update(
         _update_projects(connection, values)
     stored: dict[uuid.UUID, set[str]] = {}
     for chunk in _chunks(sorted(project_ids)):
-        query = sa.select(
-            projects_table.c.id,
-            projects_table.c.storyboard_kind,
-            *(
-                sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
-                for table in STORYBOARD_TABLES
-            ),
-        ).where(projects_table.c.id.in_(chunk))
-        if locking:
-            query = query.order_by(projects_table.c.id).with_for_update()
-        for row in connection.execute(query):
+        query = _LOCK if locking else _LOOK_UP
+        for row in connection.execute(query, {"project_ids": chunk}):
             tables = {table.name for table in STORYBOARD_TABLES if row._mapping[table.name]}
             if locking:
                 tables |= _KIND_TABLES.get(row.storyboard_kind, set())
@@ -182,52 +211,75 @@ def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
 
 
 def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    names = list(rows[0])
-    statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
-    _executemany(connection, statement, {name: table.c[name] for name in names}, rows)
+    names = tuple(rows[0])
+
+    def build() -> tuple[sa.Executable, dict[str, sa.Column]]:
+        statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
+        return statement, {name: table.c[name] for name in names}
+
+    _executemany(connection, ("insert", table.name, *names), build, rows)
 
 
 def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    names = [name for name in rows[0] if name != "project_key"]
-    statement = (
-        sa.update(projects_table)
-        .where(projects_table.c.id == sa.bindparam("project_key"))
-        .values({name: sa.bindparam(name) for name in names})
-    )
-    columns = {
-        "project_key": projects_table.c.id,
-        **{name: projects_table.c[name] for name in names},
-        # Already JSON text (storable_json): bound as text, into the column's own SQL (with its
-        # ::JSONB cast on PostgreSQL), so the largest document is not serialised a second time.
-        "storyboard_raw": _RAW_JSON_TEXT,
-    }
-    _executemany(connection, statement, columns, rows)
+    names = tuple(name for name in rows[0] if name != "project_key")
+
+    def build() -> tuple[sa.Executable, dict[str, sa.Column]]:
+        statement = (
+            sa.update(projects_table)
+            .where(projects_table.c.id == sa.bindparam("project_key"))
+            .values({name: sa.bindparam(name) for name in names})
+        )
+        columns = {
+            "project_key": projects_table.c.id,
+            **{name: projects_table.c[name] for name in names},
+            # Already JSON text (storable_json): bound as text, into the column's own SQL (with
+            # its ::JSONB cast on PostgreSQL), so the largest document is not serialised twice.
+            "storyboard_raw": _RAW_JSON_TEXT,
+        }
+        return statement, columns
+
+    _executemany(connection, ("update", projects_table.name, *names), build, rows)
 
 
 def _executemany(
     connection: sa.Connection,
-    statement: sa.Executable,
-    columns: dict[str, sa.Column],
+    key: tuple[str, ...],
+    build: Callable[[], tuple[sa.Executable, dict[str, sa.Column]]],
     rows: list[dict[str, Any]],
 ) -> None:
     """One driver-level executemany, values converted by SQLAlchemy's own type processors.
 
     Core's per-row parameter handling cost more than the database's work for these rows; the
-    processors (UUID, JSON, booleans, per dialect) are looked up once per column instead.
+    statement is compiled, and its processors (UUID, JSON, booleans, per dialect) looked up, once
+    per dialect and column set (``build`` makes the statement and its columns on first use).
     """
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect)
-    names = list(compiled.positiontup or []) if compiled.positional else list(columns)
+    statement = _driver_statement(connection.dialect, key, build)
     # Column by column with map() and zip(): C loops, where row-by-row Python dominated.
     values = []
-    for name in names:
+    for name, process in zip(statement.names, statement.processors, strict=True):
         column = list(map(itemgetter(name), rows))
-        process = columns[name].type.dialect_impl(dialect).bind_processor(dialect)
         values.append(list(map(process, column)) if process else column)
     parameters: list[Any] = list(zip(*values, strict=True))
-    if not compiled.positional:
-        parameters = [dict(zip(names, row, strict=True)) for row in parameters]
-    connection.exec_driver_sql(compiled.string, parameters)
+    if not statement.positional:
+        parameters = [dict(zip(statement.names, row, strict=True)) for row in parameters]
+    connection.exec_driver_sql(statement.sql, parameters)
+
+
+def _driver_statement(
+    dialect: sa.Dialect,
+    key: tuple[str, ...],
+    build: Callable[[], tuple[sa.Executable, dict[str, sa.Column]]],
+) -> _DriverStatement:
+    cache = _COMPILED.setdefault(dialect, {})
+    if key not in cache:
+        statement, columns = build()
+        compiled = statement.compile(dialect=dialect)
+        names = list(compiled.positiontup or []) if compiled.positional else list(columns)
+        processors = [
+            columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ]
+        cache[key] = _DriverStatement(compiled.string, names, processors, compiled.positional)
+    return cache[key]
 
 
 def _expire_projects(session: Session, project_ids: set[uuid.UUID]) -> None:

@@ -142,10 +142,11 @@ def _insert_projects(engine: sa.Engine, count: int) -> list[uuid.UUID]:
 
 
 def _clearer(engine: sa.Engine) -> Callable[[], None]:
-    """Empty the storyboard tables before a timed run, so every run starts from the same state.
+    """Before a timed run, remove every storyboard, so that each run makes first saves.
 
     PostgreSQL truncates: deleted rows would stay behind as dead tuples and slow each later run
-    (and whichever side ran later) until autovacuum came by.
+    (and whichever side ran later) until autovacuum came by. The projects forget their kind, as
+    projects that never had a storyboard do (a kind would make the store delete its tables).
     """
 
     def clear() -> None:
@@ -155,9 +156,10 @@ def _clearer(engine: sa.Engine) -> Callable[[], None]:
                     "TRUNCATE scene_audio_manifests, scene_manifests, keyframes, video_clips, "
                     "scenes"
                 )
-                return
-            for model in (SceneAudioManifest, SceneManifest, Scene):
-                connection.execute(sa.delete(model))
+            else:
+                for model in (SceneAudioManifest, SceneManifest, Scene):
+                    connection.execute(sa.delete(model))
+            connection.execute(sa.update(Project).values(storyboard_kind=None))
 
     return clear
 

@@ -239,3 +239,32 @@ def test_eight_processes_saving_into_one_sqlite_file_wait_their_turn(
     with Session(engine) as session:
         for project_id in projects:
             assert load_storyboard(session, uuid.UUID(project_id)) == enhanced_storyboard(0, 1, 2)
+
+
+@pytest.mark.parametrize("dialect", dialect_params("sqlite"), indirect=True)
+def test_a_sqlite_save_after_a_read_that_cannot_wait_says_why(
+    engine: sa.Engine, database_url: sa.URL
+) -> None:
+    """A transaction that read before saving cannot wait for SQLite's write lock: a clear
+    StoryboardError, and the caller's transaction can still roll back and retry."""
+    upgrade(engine)
+    with Session(engine) as session:
+        project_id = new_project(session)
+        session.commit()
+    holder = sqlite3.connect(database_url.database, isolation_level=None, timeout=60)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with Session(engine) as session:
+            session.execute(sa.text("SELECT count(*) FROM projects"))  # a read comes first
+            with pytest.raises(StoryboardError, match="could not wait"):
+                save_storyboard(session, project_id, storyboard("base", 1))
+            session.rollback()
+            holder.execute("ROLLBACK")
+            save_storyboard(session, project_id, storyboard("base", 1))
+            session.commit()
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+    with Session(engine) as session:
+        assert load_storyboard(session, project_id) == storyboard("base", 1)

@@ -80,8 +80,8 @@ def explain_lost_race(
             f"Another connection was writing to the SQLite database while the storyboard of "
             f"project {_named(project_ids)} was being saved, and this transaction could not wait "
             "for it: it had read before saving (or waited longer than the busy timeout). "
-            "Nothing was saved: roll back and retry; save before reading in the same "
-            "transaction, or begin it with BEGIN IMMEDIATE (see README, Storing storyboards)"
+            "Nothing was saved: roll back and retry, saving before reading in the same "
+            "transaction or beginning it with BEGIN IMMEDIATE (README: Storing storyboards)"
         )
     return exc
 

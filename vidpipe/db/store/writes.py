@@ -138,8 +138,10 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     session.flush()  # projects added but not yet flushed must be visible below
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
-        with session.begin_nested():
-            connection = session.connection()
+        connection = session.connection()
+        # The Connection's own SAVEPOINT: the ORM's bookkeeping for a nested session transaction
+        # cost a single save more than its SQL did, and the store adds no ORM objects.
+        with connection.begin_nested():
             stored = _lock_and_update(connection, storyboards)
             for table in STORYBOARD_TABLES:
                 holders = [pid for pid in project_ids if table.name in stored[pid]]

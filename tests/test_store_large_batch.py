@@ -1,5 +1,9 @@
-"""A batch larger than any statement's bind-parameter limit (PostgreSQL and MariaDB 65,535,
-SQLite 32,766) is looked up, locked and replaced in chunks, and succeeds."""
+"""A batch larger than PostgreSQL's bind-parameter limit (65,535 per statement) is looked up,
+locked and replaced in chunks, and succeeds.
+
+PostgreSQL only: PyMySQL renders parameters into the SQL text (no limit but the packet size),
+and Python's SQLite here is built with a limit far above what a test can reach in seconds.
+"""
 
 import uuid
 
@@ -13,16 +17,16 @@ from vidpipe.db import upgrade
 from vidpipe.db.models import Project, Scene
 from vidpipe.db.store import load_storyboard, save_storyboard, storyboard_batch
 
-#: Just past each dialect's limit, in ids of one IN list.
-PROJECTS = {"sqlite": 33_000, "postgresql": 66_000}
+#: Just past the limit, in ids of one IN list.
+PROJECTS = 66_000
 
 
-@pytest.mark.parametrize("dialect", dialect_params("sqlite", "postgresql"), indirect=True)
+@pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 def test_a_batch_larger_than_the_parameter_limit_replaces_every_storyboard(
-    engine: sa.Engine, dialect: str
+    engine: sa.Engine,
 ) -> None:
     upgrade(engine)
-    project_ids = [uuid.uuid4() for _ in range(PROJECTS[dialect])]
+    project_ids = [uuid.uuid4() for _ in range(PROJECTS)]
     old, new = base_storyboard(0), base_storyboard(1)
     with engine.begin() as connection:  # every project already holds a one-scene storyboard
         connection.execute(

@@ -31,8 +31,9 @@ _BATCH_KEY = "vidpipe.storyboard_batch"
 
 _RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
 
-#: Project ids per IN list: PostgreSQL and MariaDB bind at most 65,535 parameters in one
-#: statement, SQLite 32,766; a batch of any size is looked up and deleted in chunks of these.
+#: Project ids per IN list: PostgreSQL binds at most 65,535 parameters in one statement (as do
+#: MySQL's server-side prepared statements), SQLite builds 32,766 by default; a batch of any size
+#: is locked and deleted in chunks of these.
 _IDS_PER_STATEMENT = 10_000
 
 #: The tables the last save through the store wrote, by the ``storyboard_kind`` it set.

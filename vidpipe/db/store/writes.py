@@ -182,8 +182,9 @@ def _lock_and_update(
       that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the UPDATE comes
       first and takes it; the look-up after it sees the latest data.
 
-    A first save of a project (no rows anywhere) sends no DELETE, so concurrent first saves of
-    different projects take no gap locks on MariaDB and cannot deadlock on them.
+    A first save of a project (no rows anywhere) sends no DELETE: on MariaDB a DELETE of an empty
+    range takes gap locks, and concurrent first saves of different projects would deadlock in
+    them. (Replacing stored storyboards still can: see :func:`explain_lost_race`.)
     """
     project_ids = [prepared.project_id for prepared in storyboards]
     values = [prepared.project_values for prepared in storyboards]

@@ -29,6 +29,8 @@ __all__ = ["save_storyboard", "storyboard_batch"]
 
 _BATCH_KEY = "vidpipe.storyboard_batch"
 
+_SAVEPOINT = "vidpipe_store"
+
 _RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
 
 #: Project ids per IN list: PostgreSQL binds at most 65,535 parameters in one statement (as do
@@ -140,9 +142,7 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
         connection = session.connection()
-        # The Connection's own SAVEPOINT: the ORM's bookkeeping for a nested session transaction
-        # cost a single save more than its SQL did, and the store adds no ORM objects.
-        with connection.begin_nested():
+        with _savepoint(connection):
             stored = _lock_and_update(connection, storyboards)
             for table in STORYBOARD_TABLES:
                 holders = [pid for pid in project_ids if table.name in stored[pid]]
@@ -160,6 +160,24 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     except OperationalError as exc:
         raise explain_lost_race(session.get_bind().dialect.name, project_ids, exc) from exc
     _expire_projects(session, set(project_ids))
+
+
+@contextmanager
+def _savepoint(connection: sa.Connection) -> Iterator[None]:
+    """Run the block inside a SAVEPOINT: on an exception, undo the block's work only.
+
+    Sent as plain SQL: SQLAlchemy's ``begin_nested`` compiles a fresh SAVEPOINT and RELEASE
+    for every call, and for a single save that cost more than its SQL did. The store adds no
+    ORM objects, so the session has nothing to roll back with it.
+    """
+    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        yield
+    except BaseException:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        raise
+    connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
 def _lock_and_update(

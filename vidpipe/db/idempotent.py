@@ -5,6 +5,8 @@ revision must cope with finding its tables already there. Offline (``--sql``) th
 to inspect: the SQL is written for an empty database.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -54,7 +56,7 @@ def ensure_table(table: sa.Table) -> None:
     normalise_columns(table)
 
 
-def ensure_columns(table_name: str, *columns: sa.Column) -> None:
+def ensure_columns(table_name: str, *columns: sa.Column[Any]) -> None:
     """Add to an existing table the ``columns`` it lacks (offline: all of them).
 
     For nullable columns without a server default: a plain ADD COLUMN that every dialect does
@@ -85,15 +87,21 @@ def _column_names(table_name: str) -> set[str] | None:
     return None if inspector is None else {c["name"] for c in inspector.get_columns(table_name)}
 
 
-def _index_names(table_name: str) -> set[str] | None:
+def _index_names(table_name: str) -> set[str | None] | None:
     """The table's index names, or None offline."""
     inspector = _inspector()
     return None if inspector is None else {ix["name"] for ix in inspector.get_indexes(table_name)}
 
 
+def _table_of(index: sa.Index) -> sa.Table:
+    if index.table is None:
+        raise ValueError(f"index {index.name} belongs to no table: nothing to create it on")
+    return index.table
+
+
 def ensure_index(index: sa.Index) -> None:
     """Create ``index`` unless an index of that name already exists on its table."""
-    present = _index_names(index.table.name)
+    present = _index_names(_table_of(index).name)
     if present is None or index.name not in present:
         op.execute(CreateIndex(index))
 
@@ -105,7 +113,7 @@ def ensure_unique_index(index: sa.Index) -> None:
     keyframes, clips or a user's edits), so it raises :class:`DuplicateRows` naming every
     repeated key before any DDL, and the user decides which rows stay.
     """
-    present = _index_names(index.table.name)
+    present = _index_names(_table_of(index).name)
     if present is not None:
         if index.name in present:
             return
@@ -124,7 +132,7 @@ def _refuse_duplicates(index: sa.Index) -> None:
     found = op.get_bind().execute(repeated).all()
     if not found:
         return
-    table = index.table.name
+    table = _table_of(index).name
     names = [column.name for column in columns]
     keys = [tuple(row[: len(columns)]) for row in found]
     shown = "; ".join(
@@ -158,7 +166,7 @@ def drop_tables(*names: str) -> None:
             op.drop_table(name)
 
 
-def _column_to_add(column: sa.Column) -> sa.Column:
+def _column_to_add(column: sa.Column[Any]) -> sa.Column[Any]:
     """A copy of ``column`` that can be added to a table that already holds rows.
 
     A NOT NULL column needs a value for the existing rows: the model's scalar default.
@@ -166,7 +174,7 @@ def _column_to_add(column: sa.Column) -> sa.Column:
     copy = column._copy()
     default = column.default
     if not column.nullable and column.server_default is None:
-        if default is None or not default.is_scalar:
+        if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):
             raise RuntimeError(
                 f"Cannot add NOT NULL column {column.table.name}.{column.name} to existing rows: "
                 "it has no scalar default"

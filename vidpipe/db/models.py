@@ -8,7 +8,7 @@ Python-side defaults are the ones the old backend applied on insert and applicat
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     Uuid,
     func,
@@ -33,6 +34,9 @@ class Base(DeclarativeBase):
     """Declarative base whose MetaData names every constraint predictably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model is mapped to a Table (SQLAlchemy types __table__ as any FromClause): saying so
+    # lets code use Model.__table__ where a Table is required, as SQLAlchemy's authors advise.
+    __table__: ClassVar[Table]
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
         uuid.UUID: Uuid(),
         datetime: DateTime(),

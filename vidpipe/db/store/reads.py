@@ -10,6 +10,7 @@ from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.store.kinds import SCHEMAS, Storyboard
 from vidpipe.db.store.rows import (
     AUDIO_JSON_COLUMNS,
+    SavedCopy,
     audio_table,
     manifests_table,
     projects_table,
@@ -17,24 +18,35 @@ from vidpipe.db.store.rows import (
     scene_from_row,
     scenes_table,
 )
-from vidpipe.db.store.validation import describe_errors
+from vidpipe.db.store.validation import describe_errors, project_uuid
 
 __all__ = ["load_storyboard"]
 
+#: The first row of a load (its project's first scene, or the project alone): the project's
+#: documents come back on that row only, not once per scene.
+_FIRST_ROW = sa.func.row_number().over(order_by=scenes_table.c.scene_index) == 1
 
-def load_storyboard(session: Session, project_id: uuid.UUID) -> Storyboard | None:
+
+def _once(column: sa.Column) -> sa.Label:
+    return sa.case((_FIRST_ROW, column)).label(column.name)
+
+
+def load_storyboard(session: Session, project_id: uuid.UUID | str) -> Storyboard | None:
     """Rebuild the project's storyboard from its rows; None if it has none.
 
-    Rows written before revision vidpipe_0004 lack characters and key details (read as empty
-    lists) and the storyboard's kind (read as enhanced when its scenes have manifests).
+    Rows written before revision vidpipe_0004 lack characters and key details (read from
+    ``projects.storyboard_raw``, else empty) and the storyboard's kind (read as enhanced when
+    its scenes have manifests). ``project_id`` may be a UUID's string form.
     """
+    project_id = project_uuid(project_id)
     # One statement, so one snapshot on every dialect: two (the project, then its scenes) could
     # straddle another transaction's commit under PostgreSQL's READ COMMITTED and mix the
     # style guide of one storyboard with the scenes of the next.
     rows = session.execute(
         sa.select(
-            projects_table.c.style_guide,
-            projects_table.c.characters,
+            _once(projects_table.c.style_guide),
+            _once(projects_table.c.characters),
+            _once(projects_table.c.storyboard_raw),
             projects_table.c.storyboard_kind,
             scenes_table,
             manifests_table.c.manifest_json,
@@ -59,10 +71,12 @@ def load_storyboard(session: Session, project_id: uuid.UUID) -> Storyboard | Non
         "enhanced" if any(row.manifest_json is not None for row in rows) else "base"
     )
     enhanced = kind == "enhanced"
+    saved = SavedCopy(project.storyboard_raw)
+    characters = project.characters
     payload = {
         "style_guide": project.style_guide,
-        "characters": project.characters or [],
-        "scenes": [scene_from_row(row, enhanced, project_id) for row in rows],
+        "characters": saved.characters if characters is None else characters,
+        "scenes": [scene_from_row(row, enhanced, project_id, saved) for row in rows],
     }
     try:
         return SCHEMAS[kind].model_validate(payload)

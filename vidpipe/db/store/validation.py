@@ -5,18 +5,24 @@ the scene and field, raised before the store sends anything.
 """
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from vidpipe.db.errors import StoryboardError
-from vidpipe.db.models import SceneManifest
+from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.store.kinds import KINDS, Storyboard, StoryboardSchema
-from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
 
-__all__ = ["check_scene_indexes", "describe_errors", "storable_json", "validated"]
+__all__ = [
+    "UNSTORABLE_CHARACTERS",
+    "check_scene_indexes",
+    "describe_errors",
+    "project_uuid",
+    "storable_json",
+    "validated",
+]
 
 #: scene_index is an INTEGER column: 32 bits on every dialect.
 MAX_SCENE_INDEX = 2**31 - 1
@@ -24,11 +30,25 @@ MAX_SCENE_INDEX = 2**31 - 1
 #: NUL (PostgreSQL text and JSONB refuse it) and lone surrogates (not encodable as UTF-8).
 UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
-#: The widths of the denormalised composition columns, read once from the model.
-_COMPOSITION_LIMITS = {
-    field: SceneManifest.__table__.c[f"composition_{field}"].type.length
-    for field in ("shot_type", "camera_movement")
-}
+
+def project_uuid(project_id: uuid.UUID | str) -> uuid.UUID:
+    """A project id as a UUID: the ``uuid.UUID`` itself, or any string form ``UUID()`` reads.
+
+    Converted before any query, so every dialect treats a string id the same way (unconverted,
+    PostgreSQL and MariaDB missed the project and SQLite's UUID type failed on it).
+    """
+    if isinstance(project_id, uuid.UUID):
+        return project_id
+    if not isinstance(project_id, str):
+        raise TypeError(
+            f"A project id is a uuid.UUID or its string form, not {type(project_id).__name__}"
+        )
+    try:
+        return uuid.UUID(project_id)
+    except ValueError:
+        raise UnknownProjectError(
+            f"No project with id {project_id!r}: it is not a UUID; nothing was done"
+        ) from None
 
 
 def validated(
@@ -41,8 +61,8 @@ def validated(
     """
     if isinstance(storyboard, BaseModel):
         if schema in (None, type(storyboard)) and type(storyboard) in KINDS:
-            return storyboard  # type: ignore[return-value]
-        schema = schema or type(storyboard)  # type: ignore[assignment]
+            return storyboard
+        schema = schema or type(storyboard)
         payload: Any = storyboard.model_dump()
     else:
         payload = storyboard
@@ -119,8 +139,12 @@ def _find_unstorable(data: Any, path: str) -> None:
 
 
 def check_scene_indexes(model: Storyboard) -> None:
-    """Scene indexes are distinct, in playing order, fit the column and match the manifests."""
-    enhanced = isinstance(model, EnhancedStoryboardOutput)
+    """Scene indexes are distinct, in playing order and fit the column.
+
+    A manifest's own ``scene_index`` may differ from its scene's (Gemini's output does this):
+    its rows are keyed by the scene's index, as the backend stores them, and it loads back as
+    given.
+    """
     seen: dict[int, int] = {}
     previous = -1  # scenes must ascend, so the previous index is the largest so far
     for position, scene in enumerate(model.scenes):
@@ -142,24 +166,3 @@ def check_scene_indexes(model: Storyboard) -> None:
             )
         seen[index] = position
         previous = index
-        if enhanced:
-            for field in ("scene_manifest", "audio_manifest"):
-                own = getattr(scene, field).scene_index
-                if own != index:
-                    raise StoryboardError(
-                        f"scenes[{position}] (scene_index {index}).{field}.scene_index: {own} "
-                        f"differs from the scene's scene_index {index}; nothing was saved"
-                    )
-            _check_length(scene.scene_manifest.composition.shot_type, position, "shot_type")
-            _check_length(
-                scene.scene_manifest.composition.camera_movement, position, "camera_movement"
-            )
-
-
-def _check_length(value: str, position: int, field: str) -> None:
-    limit = _COMPOSITION_LIMITS[field]
-    if len(value) > limit:
-        raise StoryboardError(
-            f"scenes[{position}].scene_manifest.composition.{field}: {len(value)} characters, "
-            f"at most {limit} fit; nothing was saved"
-        )

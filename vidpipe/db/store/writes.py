@@ -15,6 +15,7 @@ from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import Project
 from vidpipe.db.store.explain import explain_integrity_error, explain_lost_race
 from vidpipe.db.store.kinds import Storyboard, StoryboardSchema
+from vidpipe.db.store.limits import refuse_oversized
 from vidpipe.db.store.rows import (
     STORYBOARD_TABLES,
     Prepared,
@@ -84,7 +85,7 @@ _COMPILED: "WeakKeyDictionary[sa.Dialect, dict[tuple[str, ...], _DriverStatement
 
 def save_storyboard(
     session: Session,
-    project_id: uuid.UUID,
+    project_id: uuid.UUID | str,
     storyboard: Storyboard | Mapping[str, Any] | str | bytes,
     *,
     schema: StoryboardSchema | None = None,
@@ -105,7 +106,7 @@ def save_storyboard(
     if pending is None:
         _write(session, [prepared])
     else:
-        pending[project_id] = prepared  # saved twice in one batch: the later one wins
+        pending[prepared.project_id] = prepared  # saved twice in one batch: the later one wins
     return prepared.model
 
 
@@ -139,6 +140,7 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     saves of one project serialise: the later one replaces the earlier one whole.
     """
     session.flush()  # projects added but not yet flushed must be visible below
+    refuse_oversized(session, storyboards)
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
         connection = session.connection()
@@ -235,7 +237,7 @@ def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
 def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     names = tuple(rows[0])
 
-    def build() -> tuple[sa.Executable, dict[str, sa.Column]]:
+    def build() -> tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]:
         statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
         return statement, {name: table.c[name] for name in names}
 
@@ -245,7 +247,7 @@ def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str
 def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     names = tuple(name for name in rows[0] if name != "project_key")
 
-    def build() -> tuple[sa.Executable, dict[str, sa.Column]]:
+    def build() -> tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]:
         statement = (
             sa.update(projects_table)
             .where(projects_table.c.id == sa.bindparam("project_key"))
@@ -266,7 +268,7 @@ def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> N
 def _executemany(
     connection: sa.Connection,
     key: tuple[str, ...],
-    build: Callable[[], tuple[sa.Executable, dict[str, sa.Column]]],
+    build: Callable[[], tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]],
     rows: list[dict[str, Any]],
 ) -> None:
     """One driver-level executemany, values converted by SQLAlchemy's own type processors.
@@ -290,7 +292,7 @@ def _executemany(
 def _driver_statement(
     dialect: sa.Dialect,
     key: tuple[str, ...],
-    build: Callable[[], tuple[sa.Executable, dict[str, sa.Column]]],
+    build: Callable[[], tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]],
 ) -> _DriverStatement:
     cache = _COMPILED.setdefault(dialect, {})
     if key not in cache:

@@ -1,6 +1,7 @@
 """Rebuilding a project's storyboard from its rows."""
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -27,7 +28,7 @@ __all__ = ["load_storyboard"]
 _FIRST_ROW = sa.func.row_number().over(order_by=scenes_table.c.scene_index) == 1
 
 
-def _once(column: sa.Column) -> sa.Label:
+def _once(column: sa.Column[Any]) -> sa.Label[Any]:
     return sa.case((_FIRST_ROW, column)).label(column.name)
 
 

@@ -1,7 +1,7 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, driver-level executemany."""
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -46,7 +46,7 @@ _KIND_TABLES = {
 }
 
 
-_PROJECT_IDS = sa.bindparam("project_ids", expanding=True)
+_PROJECT_IDS: sa.BindParameter[list[uuid.UUID]] = sa.bindparam("project_ids", expanding=True)
 
 #: Which projects exist, their kind, and which tables hold rows of theirs; built once, so a
 #: save pays for executing it, not for constructing it.
@@ -72,7 +72,7 @@ class _DriverStatement(NamedTuple):
 
     sql: str
     names: list[str]
-    processors: list[Callable[[Any], Any] | None]
+    processors: Sequence[Callable[[Any], Any] | None]
     positional: bool
 
 

@@ -49,6 +49,7 @@ def load_storyboard(session: Session, project_id: uuid.UUID | str) -> Storyboard
             _once(projects_table.c.characters),
             _once(projects_table.c.storyboard_raw),
             projects_table.c.storyboard_kind,
+            projects_table.c.storyboard_raw,
             scenes_table,
             manifests_table.c.manifest_json,
             audio_table.c.scene_index.label("audio_scene_index"),

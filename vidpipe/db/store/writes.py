@@ -46,7 +46,7 @@ _KIND_TABLES = {
 }
 
 
-_PROJECT_IDS: sa.BindParameter[list[uuid.UUID]] = sa.bindparam("project_ids", expanding=True)
+_PROJECT_IDS: sa.BindParameter[Any] = sa.bindparam("project_ids", expanding=True)
 
 #: Which projects exist, their kind, and which tables hold rows of theirs; built once, so a
 #: save pays for executing it, not for constructing it.

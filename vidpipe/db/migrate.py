@@ -1,16 +1,17 @@
 """Run vidpipe's revisions from code: the same revisions, env.py and checks as the CLI.
 
 Works from an installed wheel and from any working directory: the Alembic configuration is
-built here, not read from an alembic.ini.
+built here, not read from an alembic.ini. Every function that takes a URL takes an async one
+(``sqlite+aiosqlite://``, ``postgresql+asyncpg://``, ``mariadb+aiomysql://``) too, and runs it
+through the asyncio driver.
 """
 
-import argparse
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -20,14 +21,38 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from vidpipe.db.engine import create_async_engine, create_engine, is_async_url, resolve_url
+from vidpipe.db.engine import (
+    create_async_engine,
+    create_engine,
+    is_async_url,
+    read_only_sqlite_url,
+    resolve_url,
+)
 from vidpipe.db.environment import VERSION_TABLE
 from vidpipe.db.errors import InvalidVersionState
-from vidpipe.db.safety import DEFAULT_LOCK_TIMEOUT
+from vidpipe.db.settings import DEFAULT_LOCK_TIMEOUT, lock_timeout_seconds
+from vidpipe.db.version_state import revision_ids
 
 if TYPE_CHECKING:
     # Imported lazily below: sqlalchemy.ext.asyncio needs greenlet, which sync users may lack.
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = [
+    "Bind",
+    "alembic_config",
+    "check",
+    "current_revision",
+    "downgrade",
+    "heads",
+    "history",
+    "script_location",
+    "stamp",
+    "upgrade",
+    "upgrade_async",
+    "upgrade_sql",
+]
+
+_T = TypeVar("_T")
 
 #: Anything that names a database: a URL (None means $VIDPIPE_DATABASE_URL or the default),
 #: an Engine, or a Connection.
@@ -56,6 +81,7 @@ def upgrade(
 
     Waits up to ``lock_timeout`` seconds for another process's migration (vidpipe.db.locking).
     """
+    lock_timeout = lock_timeout_seconds(lock_timeout)
     _run(bind, partial(_upgrade, revision=revision, lock_timeout=lock_timeout))
 
 
@@ -69,8 +95,10 @@ def downgrade(
     """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table).
 
     Refuses, changing nothing, if that would drop a table or column holding data, unless
-    ``allow_data_loss`` is true.
+    ``allow_data_loss`` is true. Rows the application commits while the downgrade runs are
+    counted too (vidpipe.db.data_loss).
     """
+    lock_timeout = lock_timeout_seconds(lock_timeout)
     _run(
         bind,
         lambda connection: command.downgrade(
@@ -89,17 +117,30 @@ async def upgrade_async(
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
+    lock_timeout = lock_timeout_seconds(lock_timeout)
     await _run_async(bind, partial(_upgrade, revision=revision, lock_timeout=lock_timeout))
 
 
 def current_revision(bind: Bind = None) -> str | None:
-    """The revision the database is at, or None if vidpipe's revisions were never applied."""
-    with _connection(bind) as connection:
-        heads = _database_heads(connection)
+    """The revision the database is at, or None if vidpipe's revisions were never applied.
+
+    Only reads: given a URL of a SQLite file, the file is opened read-only (it may be a
+    read-only file) and left exactly as it was; a file that does not exist is not created.
+    """
+    if isinstance(bind, str | URL | None):
+        url = resolve_url(bind)
+        read_only = read_only_sqlite_url(url)
+        if read_only is None:
+            return None  # a SQLite file that does not exist holds no revision
+        bind = read_only
+    rows = _run(bind, _database_heads)
+    heads = revision_ids(rows, VERSION_TABLE)
     if len(heads) > 1:
         raise InvalidVersionState(
             f"{VERSION_TABLE} records several revisions ({', '.join(heads)}); vidpipe's history "
-            "has one head. Repair it with: alembic stamp --purge <revision>"
+            "has one head. Repair it with: vidpipe-db stamp --purge <revision> "
+            "(alembic stamp --purge <revision> from the repository)",
+            rows=heads,
         )
     return heads[0] if heads else None
 
@@ -109,16 +150,45 @@ def check(bind: Bind = None) -> None:
     _run(bind, lambda connection: command.check(alembic_config(connection=connection)))
 
 
+def stamp(
+    bind: Bind,
+    revision: str,
+    *,
+    purge: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Record ``revision`` in the version table without running any revision.
+
+    With ``purge``, every row of the version table goes first: the repair for contradictory
+    rows, after finding the revision the schema really matches. Takes the migration lock.
+    """
+    lock_timeout = lock_timeout_seconds(lock_timeout)
+    _run(
+        bind,
+        lambda connection: command.stamp(
+            alembic_config(connection=connection, lock_timeout=lock_timeout),
+            revision,
+            purge=purge,
+        ),
+    )
+
+
+def history(*, verbose: bool = False) -> None:
+    """Print vidpipe's revisions, newest first (no database is needed)."""
+    command.history(alembic_config(), verbose=verbose)
+
+
+def heads(*, verbose: bool = False) -> None:
+    """Print the newest revision(s) of vidpipe's history (no database is needed)."""
+    command.heads(alembic_config(), verbose=verbose)
+
+
 def upgrade_sql(url: str | URL | None, revision: str = "head") -> None:
     """Print to stdout the SQL that upgrades an empty database of ``url``'s dialect to ``revision``.
 
-    Nothing is connected to: the URL only names the dialect. It travels as ``-x url=`` because
-    env.py ranks that above ``$VIDPIPE_DATABASE_URL``.
+    Nothing is connected to: the URL only names the dialect.
     """
-    config = alembic_config()
-    rendered = resolve_url(url).render_as_string(hide_password=False)
-    config.cmd_opts = argparse.Namespace(x=[f"url={rendered}"])
-    command.upgrade(config, revision, sql=True)
+    command.upgrade(alembic_config(url=resolve_url(url)), revision, sql=True)
 
 
 def _upgrade(connection: sa.Connection, revision: str, **settings: Any) -> None:
@@ -155,29 +225,28 @@ def _database_heads(connection: sa.Connection) -> tuple[str, ...]:
             connection.rollback()
 
 
-def _run(bind: Bind, migrate: Callable[[sa.Connection], None]) -> None:
+def _run(bind: Bind, work: Callable[[sa.Connection], _T]) -> _T:
+    """``work`` on a connection to ``bind``; an async URL goes through its asyncio driver."""
     if isinstance(bind, str | URL | None) and is_async_url(resolve_url(bind)):
-        asyncio.run(_run_async(bind, migrate))
-        return
+        return asyncio.run(_run_async(bind, work))
     with _connection(bind) as connection:
-        migrate(connection)
+        return work(connection)
 
 
 async def _run_async(
     bind: "str | URL | AsyncEngine | AsyncConnection | None",
-    migrate: Callable[[sa.Connection], None],
-) -> None:
+    work: Callable[[sa.Connection], _T],
+) -> _T:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     if isinstance(bind, AsyncConnection):
-        await bind.run_sync(migrate)
-        return
+        return await bind.run_sync(work)
     engine = (
         bind if isinstance(bind, AsyncEngine) else create_async_engine(bind, poolclass=NullPool)
     )
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(migrate)
+            return await connection.run_sync(work)
     finally:
         if engine is not bind:
             await engine.dispose()

@@ -8,15 +8,20 @@ Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mariadb+aiomysql) run through 
 
 import asyncio
 from logging.config import fileConfig
+from typing import cast
 
 import sqlalchemy as sa
-from alembic import context
+from alembic import context as context_module
+from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy.pool import NullPool
 
 from vidpipe.db.engine import create_async_engine, create_engine, is_async_url
 from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
 from vidpipe.db.safety import run_settings, write_offline_notice
 
+# alembic.context is a module standing in for the running EnvironmentContext: each of its
+# functions calls the instance's method of that name. vidpipe's helpers take the class.
+context = cast(EnvironmentContext, context_module)
 config = context.config
 settings = run_settings(context)
 if config.config_file_name is not None and settings.configure_logger:

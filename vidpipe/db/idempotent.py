@@ -5,11 +5,17 @@ revision must cope with finding its tables already there. Offline (``--sql``) th
 to inspect: the SQL is written for an empty database.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from vidpipe.db.adoption import normalise_columns, refuse_foreign_tables
+from vidpipe.db.errors import DuplicateRows
+
+#: How many repeated keys a refusal names; the count of all of them is given besides.
+_DUPLICATES_SHOWN = 20
 
 
 def _offline() -> bool:
@@ -50,7 +56,7 @@ def ensure_table(table: sa.Table) -> None:
     normalise_columns(table)
 
 
-def ensure_columns(table_name: str, *columns: sa.Column) -> None:
+def ensure_columns(table_name: str, *columns: sa.Column[Any]) -> None:
     """Add to an existing table the ``columns`` it lacks (offline: all of them).
 
     For nullable columns without a server default: a plain ADD COLUMN that every dialect does
@@ -81,17 +87,69 @@ def _column_names(table_name: str) -> set[str] | None:
     return None if inspector is None else {c["name"] for c in inspector.get_columns(table_name)}
 
 
-def _index_names(table_name: str) -> set[str] | None:
+def _index_names(table_name: str) -> set[str | None] | None:
     """The table's index names, or None offline."""
     inspector = _inspector()
     return None if inspector is None else {ix["name"] for ix in inspector.get_indexes(table_name)}
 
 
+def _table_of(index: sa.Index) -> sa.Table:
+    if index.table is None:
+        raise ValueError(f"index {index.name} belongs to no table: nothing to create it on")
+    return index.table
+
+
 def ensure_index(index: sa.Index) -> None:
     """Create ``index`` unless an index of that name already exists on its table."""
-    present = _index_names(index.table.name)
+    present = _index_names(_table_of(index).name)
     if present is None or index.name not in present:
         op.execute(CreateIndex(index))
+
+
+def ensure_unique_index(index: sa.Index) -> None:
+    """Create the unique ``index`` unless it exists; refuse if the rows already repeat its key.
+
+    Rows that break the new uniqueness are not the revision's to choose between (each may have
+    keyframes, clips or a user's edits), so it raises :class:`DuplicateRows` naming every
+    repeated key before any DDL, and the user decides which rows stay.
+    """
+    present = _index_names(_table_of(index).name)
+    if present is not None:
+        if index.name in present:
+            return
+        _refuse_duplicates(index)
+    op.execute(CreateIndex(index))
+
+
+def _refuse_duplicates(index: sa.Index) -> None:
+    columns = list(index.columns)
+    repeated = (
+        sa.select(*columns, sa.func.count().label("copies"))
+        .group_by(*columns)
+        .having(sa.func.count() > 1)
+        .order_by(*columns)
+    )
+    found = op.get_bind().execute(repeated).all()
+    if not found:
+        return
+    table = _table_of(index).name
+    names = [column.name for column in columns]
+    keys = [tuple(row[: len(columns)]) for row in found]
+    shown = "; ".join(
+        ", ".join(f"{name} {value}" for name, value in zip(names, key, strict=True))
+        + f" ({row.copies} rows)"
+        for key, row in zip(keys[:_DUPLICATES_SHOWN], found, strict=False)
+    )
+    more = f" and {len(keys) - _DUPLICATES_SHOWN} more" if len(keys) > _DUPLICATES_SHOWN else ""
+    raise DuplicateRows(
+        f"{table} holds rows that repeat ({', '.join(names)}), which the unique index "
+        f"{index.name} forbids: {shown}{more}. Nothing was changed by this revision: keep one "
+        f"row per ({', '.join(names)}) (rows of other tables may refer to the ones you delete), "
+        "then upgrade again.",
+        table=table,
+        columns=tuple(names),
+        duplicates=keys,
+    )
 
 
 def drop_index(table_name: str, name: str) -> None:
@@ -108,7 +166,7 @@ def drop_tables(*names: str) -> None:
             op.drop_table(name)
 
 
-def _column_to_add(column: sa.Column) -> sa.Column:
+def _column_to_add(column: sa.Column[Any]) -> sa.Column[Any]:
     """A copy of ``column`` that can be added to a table that already holds rows.
 
     A NOT NULL column needs a value for the existing rows: the model's scalar default.
@@ -116,7 +174,7 @@ def _column_to_add(column: sa.Column) -> sa.Column:
     copy = column._copy()
     default = column.default
     if not column.nullable and column.server_default is None:
-        if default is None or not default.is_scalar:
+        if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):
             raise RuntimeError(
                 f"Cannot add NOT NULL column {column.table.name}.{column.name} to existing rows: "
                 "it has no scalar default"

@@ -8,7 +8,7 @@ Python-side defaults are the ones the old backend applied on insert and applicat
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     Uuid,
     func,
@@ -33,6 +34,9 @@ class Base(DeclarativeBase):
     """Declarative base whose MetaData names every constraint predictably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model is mapped to a Table (SQLAlchemy types __table__ as any FromClause): saying so
+    # lets code use Model.__table__ where a Table is required, as SQLAlchemy's authors advise.
+    __table__: ClassVar[Table]
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
         uuid.UUID: Uuid(),
         datetime: DateTime(),
@@ -186,6 +190,10 @@ class Scene(Base):
     """One scene of a project's storyboard, with the prompts that render it."""
 
     __tablename__ = "scenes"
+    # vidpipe_0005: one row per scene of a project, whoever writes it.
+    __table_args__ = (
+        Index("uq_scenes_project_id_scene_index", "project_id", "scene_index", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)

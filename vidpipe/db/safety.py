@@ -31,7 +31,7 @@ def check_version_table(context: EnvironmentContext) -> None:
         return
     migration_context = context.get_context()
     check_version_rows(
-        migration_context.environment_context.script,
+        _environment(context).script,
         migration_context.get_current_heads(),
         migration_context.version_table,
     )
@@ -59,5 +59,13 @@ def write_offline_notice(context: EnvironmentContext) -> None:
 def _read_only_or_repair(context: EnvironmentContext) -> bool:
     """``current`` (read-only), and ``stamp --purge``, the documented repair for bad rows."""
     migration_context = context.get_context()
-    environment = migration_context.environment_context  # env.py's ``context`` is a proxy
-    return bool(migration_context.opts.get("dont_mutate") or environment.context_opts.get("purge"))
+    purge = _environment(context).context_opts.get("purge")
+    return bool(migration_context.opts.get("dont_mutate") or purge)
+
+
+def _environment(context: EnvironmentContext) -> EnvironmentContext:
+    """The running EnvironmentContext (env.py's ``context`` is a module standing in for it)."""
+    environment = context.get_context().environment_context
+    if environment is None:
+        raise RuntimeError("vidpipe's safety checks run inside env.py, after context.configure()")
+    return environment

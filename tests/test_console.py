@@ -202,22 +202,28 @@ def rollback_journal_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_current_leaves_a_sqlite_file_exactly_as_it_was(rollback_journal_file: Path) -> None:
+@pytest.mark.parametrize("command", ["current", "check"])
+def test_a_read_only_command_leaves_a_sqlite_file_exactly_as_it_was(
+    command: str, rollback_journal_file: Path
+) -> None:
     before = hashlib.sha256(rollback_journal_file.read_bytes()).hexdigest()
-    result = vidpipe_db("current", cwd=rollback_journal_file.parent)
+    result = vidpipe_db(command, cwd=rollback_journal_file.parent)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == HEAD
+    assert HEAD in result.stdout if command == "current" else "No new upgrade" in result.stdout
     assert hashlib.sha256(rollback_journal_file.read_bytes()).hexdigest() == before
     with sqlite3.connect(rollback_journal_file) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     assert sorted(p.name for p in rollback_journal_file.parent.iterdir()) == ["vidpipe.db"]
 
 
-def test_current_reads_a_read_only_sqlite_file(rollback_journal_file: Path) -> None:
+def test_read_only_commands_work_on_a_read_only_sqlite_file(rollback_journal_file: Path) -> None:
     with read_only(rollback_journal_file):
-        result = vidpipe_db("current", cwd=rollback_journal_file.parent)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == HEAD
+        current = vidpipe_db("current", cwd=rollback_journal_file.parent)
+        checked = vidpipe_db("check", cwd=rollback_journal_file.parent)
+    assert current.returncode == 0, current.stderr
+    assert current.stdout.strip() == HEAD
+    assert checked.returncode == 0, checked.stderr
+    assert "No new upgrade operations detected" in checked.stdout
 
 
 @contextmanager
@@ -236,7 +242,8 @@ def read_only(path: Path) -> Iterator[None]:
         path.chmod(0o644)
 
 
-def test_current_does_not_create_a_missing_file(tmp_path: Path) -> None:
+def test_read_only_commands_do_not_create_a_missing_file(tmp_path: Path) -> None:
     result = vidpipe_db("current", cwd=tmp_path)
     assert result.stdout.startswith("none"), result.stderr
+    assert "no SQLite database file at vidpipe.db" in one_line_error(vidpipe_db("check", cwd=tmp_path))
     assert not list(tmp_path.iterdir())

@@ -21,6 +21,17 @@ from vidpipe.db.faults import injected_fault
 from vidpipe.db.locking import migration_lock
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 
+__all__ = [
+    "BRANCH_LABEL",
+    "VERSION_TABLE",
+    "check_sqlite_foreign_keys",
+    "configure_options",
+    "include_name",
+    "include_object_on",
+    "run_migrations",
+    "set_postgresql_timeouts",
+]
+
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
 VERSION_TABLE = "vidpipe_alembic_version"
 #: The branch label carried by the base revision, for hosts that fold vidpipe into their history.

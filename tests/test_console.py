@@ -104,7 +104,7 @@ def url_text(url: sa.URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def one_line_error(result: "object") -> str:
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     """The error line of a failed command, after checking that it is one line and exit 1."""
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert result.stderr.startswith("vidpipe-db: error: "), result.stderr

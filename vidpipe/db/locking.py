@@ -181,6 +181,11 @@ def _postgresql_lock(
             "isolation_level='AUTOCOMMIT'."
         )
     what = f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}"
+    if connection.info.get(LOCK_OUTLIVES_COMMIT):
+        # A run inside a block that already holds the lock for this connection (advisory locks
+        # are re-entrant for their session; the holder is this connection's helper).
+        yield
+        return
     if connection.in_transaction():
         # The caller's transaction holds the lock; its commit or rollback releases it.
         if not _take_slice(connection, 0):

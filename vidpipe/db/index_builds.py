@@ -6,8 +6,8 @@ PostgreSQL an index on a table that holds rows is built with ``CREATE INDEX CONC
 which lets writes through. It cannot run inside a transaction block, so the run's transaction
 commits before it (the revisions finished so far are recorded, as with Alembic's
 ``autocommit_block``) and a new one begins after it, with the run's timeouts set again.
-The migration lock stays held throughout: a separate connection holds it
-(vidpipe.db.locking.LOCK_OUTLIVES_COMMIT).
+The migration lock stays held throughout: from the first such commit, a second connection holds
+it for the rest of the run (vidpipe.db.locking.hold_across_commits).
 
 Decisions:
 
@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex
 
-from vidpipe.db.locking import LOCK_OUTLIVES_COMMIT
+from vidpipe.db.locking import MAY_COMMIT_MID_RUN, hold_across_commits
 
 __all__ = ["SQUAWK_IGNORE_PLAIN_BUILD", "build_index", "drop_invalid_index"]
 
@@ -112,7 +112,7 @@ def drop_invalid_index(name: str, table_name: str) -> bool:
 def _builds_concurrently(table_name: str) -> bool:
     """PostgreSQL, a run whose lock outlives its commits, and a table with rows."""
     bind = op.get_bind()
-    if bind.dialect.name != "postgresql" or not bind.info.get(LOCK_OUTLIVES_COMMIT):
+    if bind.dialect.name != "postgresql" or MAY_COMMIT_MID_RUN not in bind.info:
         return False
     quoted = bind.dialect.identifier_preparer.quote(table_name)
     return bool(bind.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {quoted})").scalar())
@@ -131,6 +131,7 @@ def _outside_the_run_transaction() -> Iterator[None]:
         name: bind.exec_driver_sql(f"SELECT current_setting('{name}')").scalar()
         for name in _RUN_SETTINGS
     }
+    hold_across_commits(bind)
     bind.commit()
     level = bind.get_isolation_level()
     bind.execution_options(isolation_level="AUTOCOMMIT")

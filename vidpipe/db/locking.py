@@ -4,20 +4,24 @@ Several replicas of a backend often start together and each runs the upgrade. Ea
 the database's own lock before Alembic reads the version table, so the second run waits, then
 reads the revision the first one left and has nothing to do:
 
-- PostgreSQL: a transaction advisory lock (``pg_advisory_xact_lock``), taken by a second
-  connection of the run's engine in a transaction that touches no table and stays open until
-  the run has committed. A session lock was rejected: behind a transaction-mode pooler
+- PostgreSQL: a transaction advisory lock (``pg_advisory_xact_lock``), taken by the run's own
+  transaction (vidpipe commits it, or the caller does if it handed in a connection already
+  inside a transaction). A session lock was rejected: behind a transaction-mode pooler
   (PgBouncer) it stays on whichever server connection took it, so the unlock misses it, other
   runs wait for a lock nobody holds, and a run that lands on that server connection is granted
-  it again and migrates at the same time. A lock in the run's own transaction (vidpipe's first
-  transaction-level design) ended with every commit, and the run must commit to build an index
-  CONCURRENTLY on a table that holds rows (vidpipe.db.idempotent): the separate holder keeps the
-  lock across that. Idle in a READ COMMITTED transaction it has no snapshot, so the concurrent
-  build does not wait for it. The run's own transaction is READ COMMITTED too, so it sees what
-  the previous holder committed. A connection handed in already inside a transaction takes the
-  lock in that transaction instead (the caller's commit releases it; nothing is built
-  concurrently then). ``idle_in_transaction_session_timeout``, if the server sets one, must
-  exceed the longest run.
+  it again and migrates at the same time. The wait is cut into slices of at most
+  :data:`WAIT_SLICE` seconds, each its own transaction, so a waiter behind a transaction pooler
+  frees its server connection between slices. The run's transaction is READ COMMITTED, so it
+  sees what the previous holder committed.
+
+  A run that must commit mid-way, to build an index CONCURRENTLY on a table that holds rows
+  (vidpipe.db.index_builds), first calls :func:`hold_across_commits`: a second connection takes
+  a handover key in a transaction that touches no table and keeps it until the run ends. A run
+  that gets the main lock checks that the handover key is free (in one statement that takes
+  and drops it) and otherwise lets go and waits on. Idle in READ COMMITTED with no snapshot
+  (see ``hold_across_commits``), the holder is not waited for by the concurrent build. Only such
+  a run uses a second server connection; ``idle_in_transaction_session_timeout``, if the server
+  sets one, must exceed the longest run.
 - MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
   timeout.
 - SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
@@ -48,10 +52,11 @@ from vidpipe.db.errors import MigrationLockTimeout, MigrationSettingError
 from vidpipe.db.pooler import no_server_side_prepares
 
 __all__ = [
-    "LOCK_OUTLIVES_COMMIT",
+    "MAY_COMMIT_MID_RUN",
     "MYSQL_LOCK_PREFIX",
     "POSTGRESQL_LOCK_KEY",
     "WAIT_REPORT_INTERVAL",
+    "hold_across_commits",
     "migration_lock",
 ]
 
@@ -69,10 +74,13 @@ _MYSQL_LOCK_NAME_LIMIT = 64
 _POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
 #: The longest one PostgreSQL lock wait keeps a (pooled) server connection (see ``_hold``).
 WAIT_SLICE = 1.0
-#: Set in ``Connection.info`` while a separate connection holds the PostgreSQL migration lock:
-#: the run's connection may then commit mid-run (vidpipe.db.idempotent builds indexes
-#: CONCURRENTLY outside its transaction) and the run stays exclusive.
-LOCK_OUTLIVES_COMMIT = "vidpipe.lock_outlives_commit"
+#: In ``Connection.info`` while the connection's own run holds the PostgreSQL migration lock in a
+#: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.index_builds builds
+#: indexes CONCURRENTLY outside its transaction) after :func:`hold_across_commits`. Its value
+#: is the connection that holds the handover key, once there is one.
+MAY_COMMIT_MID_RUN = "vidpipe.may_commit_mid_run"
+#: The second advisory key ("vidpipe2"): held by a run that committed mid-way until it ends.
+_HANDOVER_KEY = int.from_bytes(b"vidpipe2", "big")
 
 _Lock = Callable[[sa.Connection, float, float], AbstractContextManager[None]]
 
@@ -86,8 +94,8 @@ def migration_lock(
     Raises :class:`MigrationLockTimeout` if the lock is not free within ``timeout`` seconds;
     while it waits, logs that it is waiting every ``report_every`` seconds.
     On SQLite and PostgreSQL the block runs inside one transaction that commits when the block
-    succeeds (on PostgreSQL a separate connection holds the lock until then, see
-    :data:`LOCK_OUTLIVES_COMMIT`); on MariaDB the lock is independent of the block's
+    succeeds (on PostgreSQL a run may commit mid-way after :func:`hold_across_commits`); on
+    MariaDB the lock is independent of the block's
     transactions.
     """
     name = connection.dialect.name
@@ -181,9 +189,9 @@ def _postgresql_lock(
             "isolation_level='AUTOCOMMIT'."
         )
     what = f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}"
-    if connection.info.get(LOCK_OUTLIVES_COMMIT):
-        # A run inside a block that already holds the lock for this connection (advisory locks
-        # are re-entrant for their session; the holder is this connection's helper).
+    if MAY_COMMIT_MID_RUN in connection.info:
+        # A run nested in a block that already holds the lock for this connection (advisory
+        # locks are re-entrant for their session).
         yield
         return
     if connection.in_transaction():
@@ -194,81 +202,124 @@ def _postgresql_lock(
                     raise _timeout_error(timeout, what)
         yield
         return
-    with (
-        connection.engine.connect() as holder,
-        no_server_side_prepares(holder),
-    ):
-        _hold(holder, timeout, report_every, what)
-        # The driver's unnamed portal of the lock statement keeps that statement's snapshot
+    _hold(connection, timeout, report_every, what)
+    connection.info[MAY_COMMIT_MID_RUN] = None
+    try:
+        yield
+    except BaseException:
+        with suppress(sa.exc.DBAPIError):
+            connection.rollback()
+        raise
+    else:
+        connection.commit()
+    finally:
+        holder = connection.info.pop(MAY_COMMIT_MID_RUN)
+        if holder is not None:
+            # After the run's commit: the next run must find the revision this one recorded.
+            with suppress(sa.exc.DBAPIError):
+                holder.rollback()
+            holder.close()
+
+
+@contextmanager
+def _holder_connection(connection: sa.Connection) -> Iterator[sa.Connection]:
+    holder = connection.engine.connect()
+    try:
+        with no_server_side_prepares(holder):
+            yield holder
+    except BaseException:
+        holder.close()
+        raise
+
+
+def hold_across_commits(connection: sa.Connection) -> None:
+    """Keep the migration lock of ``connection``'s run held after its transaction commits.
+
+    For the rest of the run a second connection holds the handover key in a transaction that
+    touches no table; a run that gets the main lock meanwhile finds the handover key taken and
+    lets go again (``_take_slice``). Raises if the run's lock lives in a caller's transaction:
+    vidpipe cannot commit that one (see :data:`MAY_COMMIT_MID_RUN`).
+    """
+    if MAY_COMMIT_MID_RUN not in connection.info:
+        raise RuntimeError("this connection's migration lock does not survive its commit")
+    if connection.info[MAY_COMMIT_MID_RUN] is not None:
+        return
+    with _holder_connection(connection) as holder:
+        holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        # Free: only the holder of the main lock (this run) ever takes it.
+        holder.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _HANDOVER_KEY})
+        # The driver's unnamed portal of that statement keeps its snapshot
         # (pg_stat_activity.backend_xmin) until another statement replaces it, and CREATE INDEX
         # CONCURRENTLY would wait for that snapshot until the run ends: a utility statement,
         # which takes none, replaces it.
         holder.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
-        # Each statement of the run must see what the previous holder committed while this one
-        # waited: a REPEATABLE READ snapshot would hide it.
-        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        connection.info[LOCK_OUTLIVES_COMMIT] = True
-        try:
-            yield
-        except BaseException:
-            with suppress(sa.exc.DBAPIError):
-                connection.rollback()
-            raise
-        else:
-            connection.commit()
-        finally:
-            del connection.info[LOCK_OUTLIVES_COMMIT]
-            # After the run's commit: the next run must find the revision this one recorded.
-            with suppress(sa.exc.DBAPIError):
-                holder.rollback()
+        connection.info[MAY_COMMIT_MID_RUN] = holder
 
 
-def _hold(holder: sa.Connection, timeout: float, report_every: float, what: str) -> None:
-    """Take the lock in ``holder``'s transaction and leave that transaction open.
+def _hold(connection: sa.Connection, timeout: float, report_every: float, what: str) -> None:
+    """Take the lock in ``connection``'s transaction, waiting up to ``timeout`` seconds.
 
     The wait is cut into slices of at most :data:`WAIT_SLICE`, each its own transaction: a
-    waiter behind a transaction-mode pooler then frees its server connection between slices,
-    so a pool smaller than the number of replicas never starves the holder's run of one.
+    waiter behind a transaction-mode pooler then frees its server connection between slices.
     """
-    if _take_slice(holder, 0):
+    if _take_slice(connection, 0):
         return
     deadline = time.monotonic() + timeout
     with _logged_wait(what, timeout, report_every):
         while (remaining := deadline - time.monotonic()) > 0:
-            if _take_slice(holder, min(WAIT_SLICE, remaining)):
+            if _take_slice(connection, min(WAIT_SLICE, remaining)):
                 return
         raise _timeout_error(timeout, what)
 
 
 def _take_slice(connection: sa.Connection, seconds: float) -> bool:
     """Try ``pg_advisory_xact_lock`` for ``seconds`` (0: only if free) in ``connection``'s
-    transaction; if it stays taken, roll back that transaction (unless it is the caller's).
+    transaction, then wait as long for the handover key to be free (a run that committed
+    mid-way holds it until it ends); if either fails, roll back that transaction (unless it is
+    the caller's).
 
-    The transaction is READ COMMITTED and touches no table, so once its last statement's
-    snapshot is gone (see ``_postgresql_lock``) it holds none: CREATE INDEX CONCURRENTLY, which
-    waits for every older snapshot, does not wait for a lock holder idle in it.
+    The run's transaction is READ COMMITTED, so statements after the wait see what the previous
+    holder committed.
     """
     external = connection.in_transaction()
     if not external:
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    key = {"key": POSTGRESQL_LOCK_KEY}
     if seconds <= 0:
         got = bool(
-            connection.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar()
+            connection.execute(
+                sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": POSTGRESQL_LOCK_KEY}
+            ).scalar()
+        ) and bool(
+            # One statement takes and drops it: pooler-safe although it is session-level.
+            connection.execute(
+                sa.text(
+                    "SELECT CASE WHEN pg_try_advisory_lock_shared(:key) "
+                    "THEN pg_advisory_unlock_shared(:key) ELSE false END"
+                ),
+                {"key": _HANDOVER_KEY},
+            ).scalar()
         )
     else:
-        got = _wait_for_advisory_lock(connection, seconds)
+        # The run that handed over no longer needs the main lock: waiting for the handover key
+        # while holding it keeps every later run behind this one.
+        got = _wait_for_advisory_lock(
+            connection, seconds, "SELECT pg_advisory_xact_lock(:key)", POSTGRESQL_LOCK_KEY
+        ) and _wait_for_advisory_lock(
+            connection,
+            seconds,
+            "SELECT pg_advisory_lock_shared(:key), pg_advisory_unlock_shared(:key)",
+            _HANDOVER_KEY,
+        )
     if not got and not external:
         connection.rollback()
     return got
 
 
-def _wait_for_advisory_lock(connection: sa.Connection, seconds: float) -> bool:
-    """Wait in ``pg_advisory_xact_lock`` under a ``lock_timeout`` of ``seconds``.
-
-    False if it timed out: then the transaction is aborted (only a rollback ends it), and in a
-    caller's transaction a savepoint keeps it usable.
-    """
+def _wait_for_advisory_lock(
+    connection: sa.Connection, seconds: float, statement: str, key: int
+) -> bool:
+    """Run the waiting ``statement`` (on advisory ``key``) under a ``lock_timeout`` of
+    ``seconds``; False if it timed out (a savepoint keeps the transaction usable)."""
     previous = connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
     connection.execute(
         sa.text("SELECT set_config('lock_timeout', :ms, true)"),
@@ -276,9 +327,7 @@ def _wait_for_advisory_lock(connection: sa.Connection, seconds: float) -> bool:
     )
     try:
         with connection.begin_nested():
-            connection.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRESQL_LOCK_KEY}
-            )
+            connection.execute(sa.text(statement), {"key": key})
     except sa.exc.DBAPIError as exc:
         if _sqlstate(exc) != _POSTGRESQL_LOCK_NOT_AVAILABLE:
             raise

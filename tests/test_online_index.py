@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from benchmarks.write_load import fill
 from tests.cli import alembic
 from tests.databases import dialect_params
+from tests.pgbouncer import route
 from tests.revisions import HEAD
+from tests.test_pooler import PROCESSES, advisory_locks, upgrade_together
 from vidpipe.db import current_revision, upgrade
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
@@ -210,3 +212,16 @@ def test_empty_tables_are_indexed_inside_the_run_transaction(engine: sa.Engine) 
     assert len(builds) == len(GIN_INDEXES)
     assert not [s for s in builds if "CONCURRENTLY" in s]
     assert not [s for s in statements if s.strip().upper() == "COMMIT"]
+
+
+@pytest.mark.parametrize("pool_route", ["transaction", "direct"])
+def test_eight_replicas_that_build_concurrently_come_out_right_through_the_pooler(
+    filled: sa.Engine, database_url: sa.URL, tmp_path: Path, pool_route: str
+) -> None:
+    """From vidpipe_0002 with rows, 8 replicas through a transaction-mode PgBouncer (2 server
+    connections): the builder hands the lock over mid-run while the others wait in slices."""
+    with route(pool_route, database_url, tmp_path / "pgbouncer") as url:
+        assert upgrade_together(url) == [0] * PROCESSES
+    assert current_revision(filled) == HEAD
+    assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
+    assert advisory_locks(database_url) == []

@@ -11,7 +11,10 @@ Anything else with vidpipe's table names is not a vidpipe table: it is refused, 
 because on MariaDB a DDL statement commits itself and could not be taken back.
 """
 
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +24,10 @@ from alembic.runtime.migration import MigrationContext
 
 from vidpipe.db.errors import NotAVidpipeDatabase
 from vidpipe.db.models import Base
+
+__all__ = ["normalise_columns", "refuse_foreign_tables"]
+
+_log = logging.getLogger(__name__)
 
 #: For each kind of column vidpipe declares, the reflected types an older vidpipe may have left
 #: there. The first kind the declared type is an instance of decides.
@@ -58,14 +65,18 @@ def refuse_foreign_tables(connection: sa.Connection, tables: Iterable[sa.Table])
 
 
 def normalise_columns(table: sa.Table) -> None:
-    """Give the columns of existing ``table`` the types and NOT NULLs the revision declares.
+    """Give the columns of existing ``table`` what the revision declares for them.
 
-    Only the differences Alembic's comparison reports are touched; on SQLite they are applied
-    in one batch (move and copy), which keeps every stored value as it is.
+    That is their types and NOT NULLs, the literal SQL defaults the revision declares (never
+    removing one it does not) and the foreign keys of its columns (an ``ADD COLUMN`` that
+    predates them left some out). Only the differences Alembic's comparison reports are
+    touched; on SQLite they are applied in one batch (move and copy), which keeps every stored
+    value as it is.
     """
-    changes = _column_changes(table)
-    if not changes:
+    changes, foreign_keys = _differences(table)
+    if not changes and not foreign_keys:
         return
+    started = time.monotonic()
     bind = op.get_bind()
     for name, change in changes.items():
         if change.get("nullable") is False:
@@ -74,14 +85,26 @@ def normalise_columns(table: sa.Table) -> None:
         with op.batch_alter_table(table.name) as batch:
             for name, change in changes.items():
                 batch.alter_column(name, **change)
-        return
-    for name, change in changes.items():
-        if "type_" in change and bind.dialect.name == "postgresql":
-            # Reinterpret the stored text (json, text) as the new type instead of refusing.
-            quoted = bind.dialect.identifier_preparer.quote(name)
-            spelled = table.c[name].type.compile(dialect=bind.dialect)
-            change["postgresql_using"] = f"{quoted}::{spelled}"
-        op.alter_column(table.name, name, **change)
+            for fk in foreign_keys:
+                batch.create_foreign_key(fk.name, fk.referred_table.name, *_fk_columns(fk))
+    else:
+        for name, change in changes.items():
+            if "type_" in change and bind.dialect.name == "postgresql":
+                # Reinterpret the stored text (json, text) as the new type instead of refusing.
+                quoted = bind.dialect.identifier_preparer.quote(name)
+                spelled = table.c[name].type.compile(dialect=bind.dialect)
+                change["postgresql_using"] = f"{quoted}::{spelled}"
+            op.alter_column(table.name, name, **change)
+        for fk in foreign_keys:
+            op.create_foreign_key(fk.name, table.name, fk.referred_table.name, *_fk_columns(fk))
+    _log.info(
+        "normalised %s (%s%s): %d rows in %.2f s",
+        table.name,
+        ", ".join(changes),
+        "".join(f", foreign key on {', '.join(_fk_columns(fk)[0])}" for fk in foreign_keys),
+        _row_count(table.name),
+        time.monotonic() - started,
+    )
 
 
 def _problems(table: sa.Table, reflected: list[Any]) -> list[str]:
@@ -118,28 +141,73 @@ def _compatible(declared: sa.types.TypeEngine, found: sa.types.TypeEngine) -> bo
     return isinstance(found, type(declared))
 
 
-def _column_changes(table: sa.Table) -> dict[str, dict[str, Any]]:
-    """``alter_column`` arguments per column, from what Alembic's comparison reports."""
+def _differences(
+    table: sa.Table,
+) -> tuple[dict[str, dict[str, Any]], list[sa.ForeignKeyConstraint]]:
+    """``alter_column`` arguments per column and the foreign keys to add, from what Alembic's
+    comparison reports for ``table``."""
 
     def only_this_table(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
         return type_ != "table" or name == table.name
 
-    context = MigrationContext.configure(
-        connection=op.get_bind(),
-        opts={"compare_type": True, "include_name": only_this_table},
-    )
+    # Alembic logs its set-up, and every column the revision leaves out as "removed".
+    with _quiet(logging.getLogger("alembic.runtime.plugins")):
+        context = MigrationContext.configure(
+            connection=op.get_bind(),
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": only_this_table,
+            },
+        )
+    with _quiet(logging.getLogger("alembic.autogenerate")):
+        diffs = list(_flatten(compare_metadata(context, table.metadata)))
     changes: dict[str, dict[str, Any]] = {}
-    for diff in _flatten(compare_metadata(context, table.metadata)):
-        if diff[0] not in ("modify_type", "modify_nullable"):
+    foreign_keys = []
+    for diff in diffs:
+        if diff[0] == "add_fk":
+            foreign_keys.append(diff[1])
+            continue
+        if diff[0] not in ("modify_type", "modify_nullable", "modify_default"):
             continue  # missing columns and indexes are ensure_table's; the rest is left alone
         kind, _schema, _table, name, existing, old, new = diff
+        if kind == "modify_default" and not _literal_default(table.c[name]):
+            continue  # timestamps' now() is spelled differently per dialect; never removed
         change = changes.setdefault(name, {})
         change.update(existing)
         if kind == "modify_type":
             change.update(type_=new, existing_type=old)
-        else:
+        elif kind == "modify_nullable":
             change.update(nullable=new, existing_nullable=old)
-    return changes
+        else:
+            change.update(server_default=new.arg, existing_server_default=old)
+    return changes, foreign_keys
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _literal_default(column: sa.Column) -> bool:
+    default = column.server_default
+    return isinstance(default, sa.DefaultClause) and not isinstance(
+        default.arg, sa.sql.functions.FunctionElement
+    )
+
+
+def _fk_columns(fk: sa.ForeignKeyConstraint) -> tuple[list[str], list[str]]:
+    return [c.name for c in fk.columns], [e.column.name for e in fk.elements]
+
+
+def _row_count(table_name: str) -> int:
+    quoted = op.get_bind().dialect.identifier_preparer.quote(table_name)
+    return int(op.get_bind().exec_driver_sql(f"SELECT count(*) FROM {quoted}").scalar_one())
 
 
 def _flatten(diffs: list[Any]) -> Iterable[tuple]:

@@ -38,11 +38,43 @@ def ensure_table(table: sa.Table) -> None:
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
             op.execute(CreateIndex(index))
         return
+    _adopt(table, inspector)
+
+
+def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
+    """Bring the columns ``table`` declares to an existing table, as :func:`ensure_table` does.
+
+    ``table`` spells out only the columns a revision adds (``added``) or changes, with the
+    key they hang on. Online, missing ones are added and present ones normalised (type, NOT
+    NULL, SQL default, foreign key). Offline (an empty database at the previous revision) the
+    ``added`` columns are added and the others get their SQL defaults.
+    """
+    inspector = _inspector()
+    if inspector is not None:
+        _adopt(table, inspector)
+        return
+    for column in table.columns:
+        if column.name in added:
+            op.add_column(table.name, _column_to_add(column))
+        elif column.server_default is not None and not column.primary_key:
+            op.alter_column(
+                table.name,
+                column.name,
+                server_default=column.server_default.arg,
+                existing_type=column.type,
+                existing_nullable=column.nullable,
+            )
+    for index in table.indexes:
+        if all(column.name in added for column in index.columns):
+            op.execute(CreateIndex(index))
+
+
+def _adopt(table: sa.Table, inspector: sa.Inspector) -> None:
     refuse_foreign_tables(op.get_bind(), [table])
     present = {column["name"] for column in inspector.get_columns(table.name)}
     for column in table.columns:
         if column.name not in present:
-            op.add_column(table.name, _column_to_add(column))
+            _add_column(table.name, column)
     indexed = {index["name"] for index in inspector.get_indexes(table.name)}
     for index in table.indexes:
         if index.name not in indexed:
@@ -59,7 +91,7 @@ def ensure_columns(table_name: str, *columns: sa.Column) -> None:
     present = _column_names(table_name) or set()
     for column in columns:
         if column.name not in present:
-            op.add_column(table_name, _column_to_add(column))
+            _add_column(table_name, column)
 
 
 def drop_columns(table_name: str, *names: str) -> None:
@@ -73,6 +105,60 @@ def drop_columns(table_name: str, *names: str) -> None:
     for name in names:
         if present is None or name in present:
             op.drop_column(table_name, name)
+
+
+def drop_referencing_columns(table_name: str, *names: str) -> None:
+    """Drop the named columns that exist although a foreign key hangs on them.
+
+    SQLite cannot drop such a column in place: the table is rebuilt without it (batch mode).
+    MariaDB refuses while the key exists, so the key goes first. Offline the plain DROP
+    COLUMN is written, which is what the data-loss guard reads to see what a downgrade drops.
+    """
+    inspector = _inspector()
+    if inspector is None:
+        for name in names:
+            op.drop_column(table_name, name)
+        return
+    dropping = [name for name in names if name in _column_names(table_name)]  # type: ignore[operator]
+    if not dropping:
+        return
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table(table_name) as batch:
+            for name in dropping:
+                batch.drop_column(name)
+        return
+    for fk in inspector.get_foreign_keys(table_name):
+        if fk["name"] and set(fk["constrained_columns"]) & set(dropping):
+            op.drop_constraint(fk["name"], table_name, type_="foreignkey")
+    for name in dropping:
+        op.drop_column(table_name, name)
+
+
+def drop_server_defaults(table: sa.Table, *names: str) -> None:
+    """Remove the SQL defaults of the named columns of ``table`` (as the revision spells them).
+
+    SQLite keeps a column's default in the table's definition, so there the table is rebuilt
+    (batch mode); offline that cannot be written without the whole table, so the SQLite
+    script leaves the defaults, which change no row and no query.
+    """
+    inspector = _inspector()
+    if inspector is None:
+        names = () if op.get_context().dialect.name == "sqlite" else names
+    else:
+        defaulted = {c["name"] for c in inspector.get_columns(table.name) if c.get("default")}
+        names = tuple(name for name in names if name in defaulted)
+    if not names:
+        return
+    with op.batch_alter_table(table.name) as batch:  # plain ALTERs outside SQLite
+        for name in names:
+            column = table.c[name]
+            batch.alter_column(
+                name,
+                server_default=None,
+                existing_type=column.type,
+                existing_nullable=column.nullable,
+                existing_server_default=column.server_default.arg,  # type: ignore[union-attr]
+            )
 
 
 def _column_names(table_name: str) -> set[str] | None:
@@ -106,6 +192,12 @@ def drop_tables(*names: str) -> None:
     for name in names:
         if _offline() or table_exists(name):
             op.drop_table(name)
+
+
+def _add_column(table_name: str, column: sa.Column) -> None:
+    """ADD COLUMN, with its foreign key: inline on SQLite, which cannot add one afterwards."""
+    sqlite = op.get_context().dialect.name == "sqlite"
+    op.add_column(table_name, _column_to_add(column), inline_references=sqlite)
 
 
 def _column_to_add(column: sa.Column) -> sa.Column:

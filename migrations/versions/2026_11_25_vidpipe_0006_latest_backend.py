@@ -1,7 +1,7 @@
 """latest backend: the tables and columns vidpipe's backend added after the seed plan
 
 Revision ID: vidpipe_0006
-Revises: vidpipe_0004
+Revises: vidpipe_0005
 Create Date: 2026-11-25
 
 Why: the backend went on after phase 7 (hoyack/video-pipeline ef91354) to 57b538c of
@@ -41,7 +41,7 @@ from vidpipe.db.idempotent import (
 from vidpipe.db.types import NAMING_CONVENTION, JSONDocument, server_default
 
 revision: str = "vidpipe_0006"
-down_revision: str | Sequence[str] | None = "vidpipe_0004"
+down_revision: str | Sequence[str] | None = "vidpipe_0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -55,5 +55,25 @@ class DataLossRefused(VidpipeDatabaseError):
     """A downgrade would drop tables or columns that hold rows, and nobody allowed it."""
 
 
+class DuplicateRows(VidpipeDatabaseError):
+    """A revision that makes a key unique found rows repeating it; nothing was changed.
+
+    ``duplicates`` lists each repeated key (values in the order of ``columns``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        columns: tuple[str, ...],
+        duplicates: list[tuple[object, ...]],
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.columns = columns
+        self.duplicates = duplicates
+
+
 class InjectedFault(RuntimeError):
     """A failure a test asked for (see ``vidpipe.db.faults``); never raised otherwise."""

@@ -10,6 +10,10 @@ from alembic import op
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from vidpipe.db.adoption import normalise_columns, refuse_foreign_tables
+from vidpipe.db.errors import DuplicateRows
+
+#: How many repeated keys a refusal names; the count of all of them is given besides.
+_DUPLICATES_SHOWN = 20
 
 
 def _offline() -> bool:
@@ -178,6 +182,52 @@ def ensure_index(index: sa.Index) -> None:
     present = _index_names(index.table.name)
     if present is None or index.name not in present:
         op.execute(CreateIndex(index))
+
+
+def ensure_unique_index(index: sa.Index) -> None:
+    """Create the unique ``index`` unless it exists; refuse if the rows already repeat its key.
+
+    Rows that break the new uniqueness are not the revision's to choose between (each may have
+    keyframes, clips or a user's edits), so it raises :class:`DuplicateRows` naming every
+    repeated key before any DDL, and the user decides which rows stay.
+    """
+    present = _index_names(index.table.name)
+    if present is not None:
+        if index.name in present:
+            return
+        _refuse_duplicates(index)
+    op.execute(CreateIndex(index))
+
+
+def _refuse_duplicates(index: sa.Index) -> None:
+    columns = list(index.columns)
+    repeated = (
+        sa.select(*columns, sa.func.count().label("copies"))
+        .group_by(*columns)
+        .having(sa.func.count() > 1)
+        .order_by(*columns)
+    )
+    found = op.get_bind().execute(repeated).all()
+    if not found:
+        return
+    table = index.table.name
+    names = [column.name for column in columns]
+    keys = [tuple(row[: len(columns)]) for row in found]
+    shown = "; ".join(
+        ", ".join(f"{name} {value}" for name, value in zip(names, key, strict=True))
+        + f" ({row.copies} rows)"
+        for key, row in zip(keys[:_DUPLICATES_SHOWN], found, strict=False)
+    )
+    more = f" and {len(keys) - _DUPLICATES_SHOWN} more" if len(keys) > _DUPLICATES_SHOWN else ""
+    raise DuplicateRows(
+        f"{table} holds rows that repeat ({', '.join(names)}), which the unique index "
+        f"{index.name} forbids: {shown}{more}. Nothing was changed by this revision: keep one "
+        f"row per ({', '.join(names)}) (rows of other tables may refer to the ones you delete), "
+        "then upgrade again.",
+        table=table,
+        columns=tuple(names),
+        duplicates=keys,
+    )
 
 
 def drop_index(table_name: str, name: str) -> None:

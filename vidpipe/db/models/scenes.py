@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidpipe.db.models.base import Base, created_at, defaulted, gin_tag_index, id_column
@@ -16,6 +16,10 @@ class Scene(Base):
     """One scene of a project's storyboard, with the prompts that render it."""
 
     __tablename__ = "scenes"
+    # vidpipe_0005: one row per scene of a project, whoever writes it.
+    __table_args__ = (
+        Index("uq_scenes_project_id_scene_index", "project_id", "scene_index", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = id_column()
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("projects.id"), index=True)

@@ -23,6 +23,15 @@ BASELINE_TABLES = (
     "video_clips",
 )
 MANIFEST_TABLES = ("scene_manifests", "scene_audio_manifests")
+#: The tables of the backend's later versions (vidpipe_0006), parents first.
+UPSTREAM_TABLES = (
+    "asset_clean_references",
+    "asset_appearances",
+    "generation_candidates",
+    "users",
+    "user_settings",
+    "project_checkpoints",
+)
 
 MANIFEST_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
 PROJECT_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
@@ -93,8 +102,11 @@ def insert_rows(bind: sa.Engine, tables: tuple[str, ...]) -> None:
     """Insert :data:`ROWS` into ``tables`` (parents first), in one transaction."""
     with bind.begin() as connection:
         for name in tables:
-            for row in ROWS[name]:  # one by one: the rows do not all name the same columns
-                connection.execute(Base.metadata.tables[name].insert(), row)
+            # Only the columns the database has now (the models' defaults of later columns
+            # would be sent too), one by one: the rows do not all name the same columns.
+            table = sa.Table(name, sa.MetaData(), *_detached_present_columns(connection, name))
+            for row in ROWS[name]:
+                connection.execute(table.insert(), row)
 
 
 def read_rows(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
@@ -132,6 +144,13 @@ def expected_rows(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[tu
 def _present_columns(connection: sa.Connection, name: str) -> list[sa.Column]:
     present = {column["name"] for column in sa.inspect(connection).get_columns(name)}
     return [column for column in Base.metadata.tables[name].columns if column.name in present]
+
+
+def _detached_present_columns(connection: sa.Connection, name: str) -> list[sa.Column]:
+    return [
+        sa.Column(c.name, c.type, primary_key=c.primary_key, default=c.default)
+        for c in _present_columns(connection, name)
+    ]
 
 
 def _value(column: sa.Column, row: dict[str, Any]) -> Any:

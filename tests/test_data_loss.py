@@ -112,9 +112,19 @@ def test_offline_downgrade_script_says_what_it_drops(database_url: sa.URL, tmp_p
     assert result.returncode == 0, result.stderr
     script = result.stdout
     notice = (
-        "-- vidpipe: WARNING, this downgrade drops table scene_audio_manifests, "
-        "table scene_manifests, column projects.characters, column projects.storyboard_kind, "
-        "column scenes.key_details and every row in them."
+        "-- vidpipe: WARNING, this downgrade drops table project_checkpoints, table user_settings, "
+        "table users, table generation_candidates, table asset_appearances, "
+        "table asset_clean_references, table scene_audio_manifests, table scene_manifests, "
+        "column manifests.source_video_path, column manifests.source_video_duration, "
+        "column projects.quality_mode, column projects.candidate_count, "
+        "column projects.vision_model, column projects.deleted_at, column projects.title, "
+        "column projects.run_through, column projects.head_sha, "
+        "column assets.inherited_from_asset, column assets.inherited_from_project, "
+        "column assets.clip_embedding, column assets.is_inherited, column video_clips.prompt_used, "
+        "column scene_manifests.selected_reference_tags, column scene_manifests.cv_analysis_json, "
+        "column scene_manifests.continuity_score, column scene_manifests.rewritten_keyframe_prompt, "
+        "column scene_manifests.rewritten_video_prompt, column projects.characters, "
+        "column projects.storyboard_kind, column scenes.key_details and every row in them."
     )
     assert notice in script
     assert script.index(notice) < script.index("DROP TABLE")

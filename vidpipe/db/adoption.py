@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,10 +23,10 @@ from alembic import op
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from vidpipe.db.errors import NotAVidpipeDatabase
+from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase
 from vidpipe.db.models import Base
 
-__all__ = ["normalise_columns", "refuse_foreign_tables"]
+__all__ = ["literal_default", "normalise_columns", "refuse_foreign_tables"]
 
 _log = logging.getLogger(__name__)
 
@@ -44,24 +45,36 @@ _COMPATIBLE: tuple[tuple[type[sa.types.TypeEngine], tuple[type[sa.types.TypeEngi
 
 
 def refuse_foreign_tables(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
-    """Raise :class:`NotAVidpipeDatabase` if any existing table of ``tables`` is not ours.
+    """Raise if any existing table of ``tables`` is not one this vidpipe can adopt.
 
     Ours means: every column it has is one vidpipe declares, with a type an older vidpipe
     could have given it, and every column it lacks can be added (nullable or with a default).
+    Tables that fit except for columns this version never declared were written by a newer
+    vidpipe backend (:class:`DatabaseAheadError`); anything else is somebody else's
+    (:class:`NotAVidpipeDatabase`). Only names and types are read, never a row.
     """
     inspector = sa.inspect(connection)
-    problems = [
-        problem
+    found = [
+        (table.name, _problems(table, inspector.get_columns(table.name)))
         for table in tables
         if inspector.has_table(table.name)
-        for problem in _problems(table, inspector.get_columns(table.name))
     ]  # every table is looked at, so the message lists all there is to fix at once
-    if problems:
-        raise NotAVidpipeDatabase(
-            f"{_where(connection)} holds tables with vidpipe's names that vidpipe did not "
-            f"create: {', '.join(problems)}. Nothing was changed. Point vidpipe at a database "
-            "(or schema) of its own, or rename those tables if they belong to something else."
+    problems = [(name, problem) for name, problem in found if problem.any]
+    if not problems:
+        return
+    if all(problem.only_unknown_columns for _name, problem in problems):
+        unknown = "; ".join(f"{name} ({', '.join(p.strangers)})" for name, p in problems)
+        raise DatabaseAheadError(
+            f"{_where(connection)} was written by a newer version of vidpipe than this package "
+            f"knows: its tables have columns this version never declared: {unknown}. Nothing "
+            "was changed. Upgrade vidpipe-data to a release that knows them."
         )
+    described = ", ".join(f"{name} ({problem.describe()})" for name, problem in problems)
+    raise NotAVidpipeDatabase(
+        f"{_where(connection)} holds tables with vidpipe's names that vidpipe did not "
+        f"create: {described}. Nothing was changed. Point vidpipe at a database "
+        "(or schema) of its own, or rename those tables if they belong to something else."
+    )
 
 
 def normalise_columns(table: sa.Table) -> None:
@@ -107,24 +120,44 @@ def normalise_columns(table: sa.Table) -> None:
     )
 
 
-def _problems(table: sa.Table, reflected: list[Any]) -> list[str]:
+@dataclass(frozen=True)
+class _Problems:
+    """What keeps one existing table from being adopted."""
+
+    strangers: list[str]
+    mismatched: list[str]
+    lacking: list[str]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.strangers or self.mismatched or self.lacking)
+
+    @property
+    def only_unknown_columns(self) -> bool:
+        return bool(self.strangers) and not (self.mismatched or self.lacking)
+
+    def describe(self) -> str:
+        strangers = ", ".join(self.strangers)
+        parts = [f"columns vidpipe never had ({strangers})"] if strangers else []
+        parts += self.mismatched
+        parts += [f"no {', '.join(self.lacking)}"] if self.lacking else []
+        return "; ".join(parts)
+
+
+def _problems(table: sa.Table, reflected: list[Any]) -> _Problems:
     found = {column["name"]: column["type"] for column in reflected}
-    problems = []
     # A revision's frozen table lacks the columns later revisions add; the models have them.
     head = Base.metadata.tables.get(table.name)
     known = set(table.columns.keys()) | (set(head.columns.keys()) if head is not None else set())
-    strangers = sorted(set(found) - known)
-    if strangers:
-        problems.append(f"columns vidpipe never had ({', '.join(strangers)})")
-    problems += [
-        f"{column.name} is {found[column.name]}, not {type(column.type).__name__}"
-        for column in table.columns
-        if column.name in found and not _compatible(column.type, found[column.name])
-    ]
-    lacking = [c.name for c in table.columns if c.name not in found and not _can_be_added(c)]
-    if lacking:
-        problems.append(f"no {', '.join(lacking)}")
-    return [f"{table.name} ({'; '.join(problems)})"] if problems else []
+    return _Problems(
+        strangers=sorted(set(found) - known),
+        mismatched=[
+            f"{column.name} is {found[column.name]}, not {type(column.type).__name__}"
+            for column in table.columns
+            if column.name in found and not _compatible(column.type, found[column.name])
+        ],
+        lacking=[c.name for c in table.columns if c.name not in found and not _can_be_added(c)],
+    )
 
 
 def _can_be_added(column: sa.Column) -> bool:
@@ -171,7 +204,7 @@ def _differences(
         if diff[0] not in ("modify_type", "modify_nullable", "modify_default"):
             continue  # missing columns and indexes are ensure_table's; the rest is left alone
         kind, _schema, _table, name, existing, old, new = diff
-        if kind == "modify_default" and not _literal_default(table.c[name]):
+        if kind == "modify_default" and not literal_default(table.c[name]):
             continue  # timestamps' now() is spelled differently per dialect; never removed
         change = changes.setdefault(name, {})
         change.update(existing)
@@ -194,7 +227,8 @@ def _quiet(logger: logging.Logger) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _literal_default(column: sa.Column) -> bool:
+def literal_default(column: sa.Column) -> bool:
+    """Whether ``column``'s SQL default is a constant (not a function such as ``now()``)."""
     default = column.server_default
     return isinstance(default, sa.DefaultClause) and not isinstance(
         default.arg, sa.sql.functions.FunctionElement

@@ -44,7 +44,9 @@ class MigrationLockTimeout(VidpipeDatabaseError):
 
 
 class DatabaseAheadError(VidpipeDatabaseError):
-    """The version table names a revision this version of vidpipe does not know."""
+    """A newer vidpipe wrote the database: its version table names a revision this version
+    does not know, or (a file from before versioned migrations) its tables have columns this
+    version never declared."""
 
 
 class InvalidVersionState(VidpipeDatabaseError):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from vidpipe.db.adoption import normalise_columns, refuse_foreign_tables
+from vidpipe.db.adoption import literal_default, normalise_columns, refuse_foreign_tables
 from vidpipe.db.errors import DuplicateRows
 
 #: How many repeated keys a refusal names; the count of all of them is given besides.
@@ -46,31 +46,64 @@ def ensure_table(table: sa.Table) -> None:
 
 
 def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
-    """Bring the columns ``table`` declares to an existing table, as :func:`ensure_table` does.
+    """Bring an existing table to ``table``, the whole shape a revision leaves it in.
 
-    ``table`` spells out only the columns a revision adds (``added``) or changes, with the
-    key they hang on. Online, missing ones are added and present ones normalised (type, NOT
-    NULL, SQL default, foreign key). Offline (an empty database at the previous revision) the
-    ``added`` columns are added and the others get their SQL defaults.
+    Online, as :func:`ensure_table` adopts: missing columns, indexes and foreign keys are
+    added, the others normalised (type, NOT NULL, literal SQL default). Offline (the script
+    for a database at the previous revision) the ``added`` columns are added and the other
+    columns' literal SQL defaults set; SQLite keeps defaults in the table's definition, so its
+    script rebuilds the table from ``table`` as it was before (batch mode with ``copy_from``).
     """
     inspector = _inspector()
     if inspector is not None:
         _adopt(table, inspector)
         return
+    defaults = [c for c in table.columns if c.name not in added and literal_default(c)]
+    sqlite = op.get_context().dialect.name == "sqlite"
+    if defaults:
+        copy_from = _before(table, added) if sqlite else None
+        with op.batch_alter_table(table.name, copy_from=copy_from) as alter:
+            for column in defaults:
+                alter.alter_column(
+                    column.name,
+                    server_default=column.server_default.arg,  # type: ignore[union-attr]
+                    existing_type=column.type,
+                    existing_nullable=column.nullable,
+                )
     for column in table.columns:
         if column.name in added:
-            op.add_column(table.name, _column_to_add(column))
-        elif column.server_default is not None and not column.primary_key:
-            op.alter_column(
-                table.name,
-                column.name,
-                server_default=column.server_default.arg,
-                existing_type=column.type,
-                existing_nullable=column.nullable,
-            )
-    for index in table.indexes:
-        if all(column.name in added for column in index.columns):
-            op.execute(CreateIndex(index))
+            _add_column(table.name, column)
+
+
+def _before(table: sa.Table, added: tuple[str, ...]) -> sa.Table:
+    """``table`` as it was before the revision: without ``added`` and the literal defaults."""
+    columns = [
+        _detached(column, keep_default=not literal_default(column))
+        for column in table.columns
+        if column.name not in added
+    ]
+    # Named here: batch mode recreates only the indexes it finds on the table, not index=True.
+    indexes = [
+        sa.Index(index.name, *(c.name for c in index.columns), unique=bool(index.unique))
+        for index in table.indexes
+        if not {c.name for c in index.columns} & set(added)
+    ]
+    metadata = sa.MetaData(naming_convention=table.metadata.naming_convention)
+    return sa.Table(table.name, metadata, *columns, *indexes)
+
+
+def _detached(column: sa.Column, *, keep_default: bool = True) -> sa.Column:
+    """A copy of ``column`` belonging to no table, with its foreign keys (``_copy()`` drops
+    them) and without its index (declared on the table instead)."""
+    return sa.Column(
+        column.name,
+        column.type,
+        *(sa.ForeignKey(fk.target_fullname) for fk in column.foreign_keys),
+        primary_key=column.primary_key,
+        nullable=column.nullable,
+        default=column.default,
+        server_default=column.server_default if keep_default else None,
+    )
 
 
 def _adopt(table: sa.Table, inspector: sa.Inspector) -> None:
@@ -255,7 +288,7 @@ def _column_to_add(column: sa.Column) -> sa.Column:
 
     A NOT NULL column needs a value for the existing rows: the model's scalar default.
     """
-    copy = column._copy()
+    copy = _detached(column)
     default = column.default
     if not column.nullable and column.server_default is None:
         if default is None or not default.is_scalar:

@@ -23,7 +23,7 @@ from alembic import op
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase
+from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase, UnconvertibleValue
 from vidpipe.db.models import Base
 
 __all__ = ["literal_default", "normalise_columns", "refuse_foreign_tables"]
@@ -101,6 +101,10 @@ def normalise_columns(table: sa.Table) -> None:
             for fk in foreign_keys:
                 batch.create_foreign_key(fk.name, fk.referred_table.name, *_fk_columns(fk))
     else:
+        if bind.dialect.name == "postgresql":
+            for name, change in changes.items():
+                if isinstance(change.get("type_"), sa.JSON):  # JSONB here: JSONDocument
+                    _refuse_nul_escapes(table, name)
         for name, change in changes.items():
             if "type_" in change and bind.dialect.name == "postgresql":
                 # Reinterpret the stored text (json, text) as the new type instead of refusing.
@@ -225,6 +229,48 @@ def _quiet(logger: logging.Logger) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def _refuse_nul_escapes(table: sa.Table, name: str) -> None:
+    """Raise before ``json`` becomes ``jsonb`` if a row holds ``\\u0000``, which jsonb refuses.
+
+    PostgreSQL would fail the whole conversion with only "unsupported Unicode escape sequence";
+    this names the rows instead (by key, never by value: a row may hold credentials). The text
+    search finds candidates cheaply, a cast of each one in a savepoint confirms it (an escaped
+    backslash followed by ``u0000`` is harmless).
+    """
+    bind = op.get_bind()
+    quote = bind.dialect.identifier_preparer.quote
+    key = [column.name for column in table.primary_key.columns]
+    column = quote(name)
+    candidates = bind.execute(
+        sa.text(
+            f"SELECT {', '.join(map(quote, key))} FROM {quote(table.name)} "
+            f"WHERE strpos({column}::text, '\\u0000') > 0"
+        )
+    ).all()
+    refused = []
+    for row in candidates:
+        where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
+        values = {f"k{i}": value for i, value in enumerate(row)}
+        try:
+            with bind.begin_nested():
+                bind.execute(
+                    sa.text(f"SELECT {column}::jsonb FROM {quote(table.name)} WHERE {where}"),
+                    values,
+                )
+        except sa.exc.DataError:
+            refused.append(", ".join(f"{k} {v}" for k, v in zip(key, row, strict=True)))
+    if refused:
+        raise UnconvertibleValue(
+            f"{table.name}.{name} cannot become jsonb: {len(refused)} row(s) hold the JSON "
+            f"escape \\u0000 (a NUL character), which PostgreSQL's jsonb cannot store: "
+            f"{'; '.join(refused)}. Nothing was changed. Remove the NUL from those values, "
+            "then upgrade again.",
+            table=table.name,
+            column=name,
+            rows=refused,
+        )
 
 
 def literal_default(column: sa.Column) -> bool:

@@ -39,6 +39,19 @@ class NotAVidpipeDatabase(VidpipeDatabaseError):
     """Tables with vidpipe's names hold something else; nothing was changed."""
 
 
+class UnconvertibleValue(VidpipeDatabaseError):
+    """Stored values cannot take the type an adoption gives their column; nothing was changed.
+
+    ``rows`` names each row by its key, never by its values (they may hold credentials).
+    """
+
+    def __init__(self, message: str, *, table: str, column: str, rows: list[str]) -> None:
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.rows = rows
+
+
 class MigrationLockTimeout(VidpipeDatabaseError):
     """Another process held the migration lock for longer than the lock timeout."""
 

@@ -95,6 +95,34 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         {"project_id": PROJECT_ID, "scene_index": 0, "dialogue_json": [{"line": "hi"}],
          "has_dialogue": True, "has_music": False, "created_at": WHEN},
     ],
+    "asset_clean_references": [
+        {"id": uuid.UUID(int=0x1A), "asset_id": uuid.UUID(int=0xA1), "tier": "tier3_gemini",
+         "clean_image_url": "/r/a1.png", "face_similarity_score": 0.93, "is_primary": True,
+         "generation_cost": 0.04, "created_at": WHEN},
+    ],
+    "asset_appearances": [
+        {"id": uuid.UUID(int=0x2B), "asset_id": uuid.UUID(int=0xA1), "project_id": PROJECT_ID,
+         "scene_index": 0, "frame_index": 2, "timestamp_sec": 0.75, "bbox": [1, 2, 3, 4],
+         "confidence": 0.8, "source": "face_match", "created_at": WHEN},
+    ],
+    "generation_candidates": [
+        {"id": uuid.UUID(int=0x3C), "project_id": PROJECT_ID, "scene_index": 0,
+         "candidate_number": 1, "composite_score": 7.5, "scoring_details": {"visual": 8},
+         "is_selected": True, "selected_by": "user", "generation_cost": 0.5,
+         "scoring_cost": 0.01, "created_at": WHEN},
+    ],
+    "users": [
+        {"id": uuid.UUID(int=1), "name": "default", "created_at": WHEN, "updated_at": WHEN},
+    ],
+    "user_settings": [
+        {"id": uuid.UUID(int=0x4D), "user_id": uuid.UUID(int=1), "enabled_text_models": ["a"],
+         "vertex_api_key": "not-a-real-key", "ollama_use_cloud": True,
+         "ollama_models": ["llava"], "created_at": WHEN, "updated_at": WHEN},
+    ],
+    "project_checkpoints": [
+        {"id": uuid.UUID(int=0x5E), "project_id": PROJECT_ID, "sha": "b" * 40,
+         "snapshot_data": {"scenes": []}, "message": "first cut", "created_at": WHEN},
+    ],
 }  # fmt: skip
 
 

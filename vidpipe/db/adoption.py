@@ -188,7 +188,7 @@ def _differences(
         return type_ != "table" or name == table.name
 
     # Alembic logs its set-up, and every column the revision leaves out as "removed".
-    with _quiet(logging.getLogger("alembic.runtime.plugins")):
+    with _quiet("alembic.runtime"), _quiet("alembic.autogenerate"):
         context = MigrationContext.configure(
             connection=op.get_bind(),
             opts={
@@ -197,7 +197,6 @@ def _differences(
                 "include_name": only_this_table,
             },
         )
-    with _quiet(logging.getLogger("alembic.autogenerate")):
         diffs = list(_flatten(compare_metadata(context, table.metadata)))
     changes: dict[str, dict[str, Any]] = {}
     foreign_keys = []
@@ -222,7 +221,8 @@ def _differences(
 
 
 @contextmanager
-def _quiet(logger: logging.Logger) -> Iterator[None]:
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:

@@ -497,6 +497,15 @@ def build_fresh(path: Path, commit: str) -> None:
     connection.close()
 
 
+def start_and_write(path: Path, commit: str) -> None:
+    """``commit``'s start-up on an existing file (its seed may fail), then its ORM's rows."""
+    with sqlite3.connect(path) as connection:
+        with contextlib.suppress(sqlite3.IntegrityError):
+            start(connection, commit)
+        write_rows(connection)
+    connection.close()
+
+
 def build_chain(path: Path, first: str, last: str = LATEST) -> None:
     """A file made by ``first`` (or a legacy variant), then started by every later version.
 

@@ -16,6 +16,21 @@ from vidpipe.db.errors import DuplicateRows
 _DUPLICATES_SHOWN = 20
 
 
+__all__ = [
+    "drop_columns",
+    "drop_index",
+    "drop_referencing_columns",
+    "drop_server_defaults",
+    "drop_tables",
+    "ensure_columns",
+    "ensure_index",
+    "ensure_table",
+    "ensure_table_columns",
+    "ensure_unique_index",
+    "table_exists",
+]
+
+
 def _offline() -> bool:
     # The context ``op`` is bound to, not env.py's: vidpipe.db.data_loss renders downgrades
     # offline inside an online run to see what they would drop.

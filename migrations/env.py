@@ -11,9 +11,11 @@ Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql) run through ``
 import asyncio
 import os
 from logging.config import fileConfig
+from typing import cast
 
 import sqlalchemy as sa
-from alembic import context
+from alembic import context as context_module
+from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy.pool import NullPool
 
 from vidpipe.db.engine import (
@@ -26,6 +28,9 @@ from vidpipe.db.engine import (
 from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
 from vidpipe.db.safety import write_offline_notice
 
+# alembic.context is a module standing in for the running EnvironmentContext: each of its
+# functions calls the instance's method of that name. vidpipe's helpers take the class.
+context = cast(EnvironmentContext, context_module)
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)

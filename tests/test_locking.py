@@ -1,6 +1,8 @@
 """One migration run at a time: replicas that start together all succeed, and the schema and
-version table come out exactly once; a run that cannot get the lock stops with a clear error."""
+version table come out exactly once; a run that waits for the lock logs its wait; a run that
+cannot get the lock stops with a clear error."""
 
+import logging
 import multiprocessing
 import time
 from collections import Counter
@@ -10,10 +12,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.cli import alembic
-from tests.concurrent_upgrade import upgrade_after_barrier, upgrade_and_report_ddl
+from tests.concurrent_upgrade import (
+    take_lock_logging_to,
+    upgrade_after_barrier,
+    upgrade_and_report_ddl,
+)
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
-from vidpipe.db.locking import migration_lock
+from vidpipe.db.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
 from vidpipe.db.models import Base
 
 PROCESSES = 8
@@ -101,20 +107,80 @@ def test_a_run_that_waited_for_the_lock_sees_what_the_holder_did(
     assert version_rows(engine) == [HEAD]
 
 
+def lock_name(database_url: sa.URL) -> str:
+    """How the log names the lock a run waits for on this database."""
+    return {
+        "postgresql": f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}",
+        "mariadb": f"GET_LOCK('{MYSQL_LOCK_PREFIX}{database_url.database}')",
+        "sqlite": f"SQLite write lock of {database_url.database}",
+    }[database_url.get_backend_name()]
+
+
+def test_a_run_waiting_for_the_lock_logs_the_start_progress_and_end_of_its_wait(
+    engine: sa.Engine, database_url: sa.URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The waiter is a process of its own, reporting progress every 0.05 s instead of 30 s; the
+    holder lets go once the waiter has said it is still waiting."""
+    caplog.set_level(logging.INFO, logger="vidpipe")
+    context = multiprocessing.get_context("spawn")
+    records = context.Queue()
+    waiter = context.Process(
+        target=take_lock_logging_to,
+        args=(database_url.render_as_string(hide_password=False), records, 0.05),
+        daemon=True,
+    )
+    received: list[logging.LogRecord] = []
+    try:
+        with engine.connect() as holder, migration_lock(holder, timeout=30):
+            waiter.start()
+            while not (received and received[-1].getMessage().startswith("Still waiting")):
+                received.append(records.get(timeout=60))
+        while (item := records.get(timeout=60)) != "released":
+            received.append(item)
+        waiter.join(timeout=30)
+        assert waiter.exitcode == 0
+    finally:
+        if waiter.is_alive():
+            waiter.kill()
+
+    lock = lock_name(database_url)
+    messages = [record.getMessage() for record in received]
+    assert {record.name for record in received} == {"vidpipe.db.locking"}
+    assert messages[0].startswith(f"Waiting up to 60 s for vidpipe's migration lock ({lock}): ")
+    assert len(messages) >= 3
+    for progress in messages[1:-1]:
+        assert progress.startswith(f"Still waiting for vidpipe's migration lock ({lock}): ")
+    assert messages[-1].startswith(f"Got vidpipe's migration lock ({lock}) after waiting ")
+    # The holder got the lock at once: nothing to report.
+    assert [r for r in caplog.records if r.name.startswith("vidpipe")] == []
+
+
 def test_a_run_that_cannot_get_the_lock_stops_with_a_clear_error(
-    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+    engine: sa.Engine, database_url: sa.URL, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = database_url.render_as_string(hide_password=False)
+    lock = lock_name(database_url)
     with engine.connect() as holder, migration_lock(holder, timeout=30):
         started = time.monotonic()
-        with pytest.raises(MigrationLockTimeout, match=r"for more than 0\.5 s") as raised:
+        with (
+            caplog.at_level(logging.INFO, logger="vidpipe"),
+            pytest.raises(MigrationLockTimeout, match=r"for more than 0\.5 s") as raised,
+        ):
             upgrade(url, lock_timeout=0.5)
         assert 0.4 < time.monotonic() - started < 10
         assert "lock_timeout" in str(raised.value)
+        logged = [r.getMessage() for r in caplog.records if r.name == "vidpipe.db.locking"]
+        assert logged[0].startswith(f"Waiting up to 0.5 s for vidpipe's migration lock ({lock})")
+        assert logged[-1].startswith(f"Gave up waiting for vidpipe's migration lock ({lock})")
 
+        # alembic.ini shows vidpipe's INFO lines, as it does Alembic's.
         result = alembic("-x", "lock_timeout=0.5", "upgrade", "head", cwd=tmp_path, url=url)
         output = result.stdout + result.stderr
         assert result.returncode != 0
+        assert (
+            "INFO  [vidpipe.db.locking] Waiting up to 0.5 s for vidpipe's migration lock" in output
+        )
+        assert "[vidpipe.db.locking] Gave up waiting for vidpipe's migration lock" in output
         assert "FAILED: Another process has held vidpipe's migration lock" in output
         assert "Traceback" not in output
     assert sa.inspect(engine).get_table_names() == []

@@ -17,7 +17,7 @@ from tests.cli import REPO_ROOT
 from tests.revisions import HEAD
 
 IN_THE_NEW_VENV = """
-import sqlite3, sys
+import importlib.resources, sqlite3, sys
 from pathlib import Path
 import alembic.util
 import vidpipe
@@ -25,6 +25,8 @@ from vidpipe.db import upgrade, current_revision
 from vidpipe.db.host import versions_directory
 
 assert Path(vidpipe.__file__).is_relative_to(Path(sys.prefix)), vidpipe.__file__
+# PEP 561: without the marker a host's type checker treats every vidpipe import as untyped.
+assert importlib.resources.files("vidpipe").joinpath("py.typed").is_file(), "py.typed missing"
 upgrade()  # the default URL: vidpipe.db here
 print(current_revision())
 # Mode B's alembic.ini line names the revisions as a package resource.

@@ -32,7 +32,9 @@ _log = logging.getLogger(__name__)
 
 #: For each kind of column vidpipe declares, the reflected types an older vidpipe may have left
 #: there. The first kind the declared type is an instance of decides.
-_COMPATIBLE: tuple[tuple[type[sa.types.TypeEngine], tuple[type[sa.types.TypeEngine], ...]], ...] = (
+_COMPATIBLE: tuple[
+    tuple[type[sa.types.TypeEngine[Any]], tuple[type[sa.types.TypeEngine[Any]], ...]], ...
+] = (
     (sa.Boolean, (sa.Boolean, sa.Integer)),  # INTEGER DEFAULT 0, TINYINT(1)
     (sa.Uuid, (sa.Uuid, sa.String)),  # CHAR(32) or TEXT hex on SQLite
     (sa.JSON, (sa.JSON, sa.String)),  # TEXT on SQLite; MariaDB reflects JSON as LONGTEXT
@@ -99,7 +101,7 @@ def normalise_columns(table: sa.Table) -> None:
             for name, change in changes.items():
                 batch.alter_column(name, **change)
             for fk in foreign_keys:
-                batch.create_foreign_key(fk.name, fk.referred_table.name, *_fk_columns(fk))
+                batch.create_foreign_key(_name(fk), fk.referred_table.name, *_fk_columns(fk))
     else:
         if bind.dialect.name == "postgresql":
             for name, change in changes.items():
@@ -113,7 +115,9 @@ def normalise_columns(table: sa.Table) -> None:
                 change["postgresql_using"] = f"{quoted}::{spelled}"
             op.alter_column(table.name, name, **change)
         for fk in foreign_keys:
-            op.create_foreign_key(fk.name, table.name, fk.referred_table.name, *_fk_columns(fk))
+            op.create_foreign_key(
+                _name(fk), table.name, fk.referred_table.name, *_fk_columns(fk)
+            )
     _log.info(
         "normalised %s (%s%s): %d rows in %.2f s",
         table.name,
@@ -164,14 +168,14 @@ def _problems(table: sa.Table, reflected: list[Any]) -> _Problems:
     )
 
 
-def _can_be_added(column: sa.Column) -> bool:
+def _can_be_added(column: sa.Column[Any]) -> bool:
     default = column.default
     return (
         column.nullable or column.server_default is not None or bool(default and default.is_scalar)
     )
 
 
-def _compatible(declared: sa.types.TypeEngine, found: sa.types.TypeEngine) -> bool:
+def _compatible(declared: sa.types.TypeEngine[Any], found: sa.types.TypeEngine[Any]) -> bool:
     for kind, accepted in _COMPATIBLE:
         if isinstance(declared, kind):
             return isinstance(found, accepted)
@@ -273,12 +277,17 @@ def _refuse_nul_escapes(table: sa.Table, name: str) -> None:
         )
 
 
-def literal_default(column: sa.Column) -> bool:
+def literal_default(column: sa.Column[Any]) -> bool:
     """Whether ``column``'s SQL default is a constant (not a function such as ``now()``)."""
     default = column.server_default
     return isinstance(default, sa.DefaultClause) and not isinstance(
         default.arg, sa.sql.functions.FunctionElement
     )
+
+
+def _name(constraint: sa.Constraint) -> str | None:
+    """The constraint's name (its naming convention's, for the models' and revisions' own)."""
+    return constraint.name if isinstance(constraint.name, str) else None
 
 
 def _fk_columns(fk: sa.ForeignKeyConstraint) -> tuple[list[str], list[str]]:
@@ -290,15 +299,15 @@ def _row_count(table_name: str) -> int:
     return int(op.get_bind().exec_driver_sql(f"SELECT count(*) FROM {quoted}").scalar_one())
 
 
-def _flatten(diffs: list[Any]) -> Iterable[tuple]:
+def _flatten(diffs: list[Any]) -> Iterable[tuple[Any, ...]]:
     for diff in diffs:
         yield from diff if isinstance(diff, list) else [diff]
 
 
-def _fill_nulls(column: sa.Column) -> None:
+def _fill_nulls(column: sa.Column[Any]) -> None:
     """Give rows that hold NULL the model's default, so the column can become NOT NULL."""
     default = column.default
-    if default is not None and default.is_scalar:
+    if isinstance(default, sa.ColumnDefault) and default.is_scalar:
         op.execute(
             sa.update(column.table).where(column.is_(None)).values({column.name: default.arg})
         )

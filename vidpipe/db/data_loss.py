@@ -43,7 +43,8 @@ class Drops:
 def planned_drops(context: EnvironmentContext) -> Drops:
     """The tables and columns the current command's downgrade steps drop (none for others)."""
     migration_context = context.get_context()
-    command = migration_context.environment_context.context_opts.get("fn")
+    environment = migration_context.environment_context
+    command = environment.context_opts.get("fn") if environment else None
     # env.py is not told which command runs; Alembic's downgrade command passes a function of
     # this name, and only downgrades drop what upgrades built.
     if command is None or command.__name__ != "downgrade":

@@ -56,7 +56,7 @@ def include_object_on(dialect_name: str) -> Callable[..., bool]:
     ) -> bool:
         if type_ != "index" or reflected:
             return True
-        return obj.info.get(ONLY_ON_DIALECT, dialect_name) == dialect_name
+        return bool(obj.info.get(ONLY_ON_DIALECT, dialect_name) == dialect_name)
 
     return include_object
 

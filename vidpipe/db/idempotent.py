@@ -5,6 +5,8 @@ revision must cope with finding its tables already there. Offline (``--sql``) th
 to inspect: the SQL is written for an empty database.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -107,7 +109,7 @@ def _before(table: sa.Table, added: tuple[str, ...]) -> sa.Table:
     return sa.Table(table.name, metadata, *columns, *indexes)
 
 
-def _detached(column: sa.Column, *, keep_default: bool = True) -> sa.Column:
+def _detached(column: sa.Column[Any], *, keep_default: bool = True) -> sa.Column[Any]:
     """A copy of ``column`` belonging to no table, with its foreign keys (``_copy()`` drops
     them) and without its index (declared on the table instead)."""
     return sa.Column(
@@ -134,7 +136,7 @@ def _adopt(table: sa.Table, inspector: sa.Inspector) -> None:
     normalise_columns(table)
 
 
-def ensure_columns(table_name: str, *columns: sa.Column) -> None:
+def ensure_columns(table_name: str, *columns: sa.Column[Any]) -> None:
     """Add to an existing table the ``columns`` it lacks (offline: all of them).
 
     For nullable columns without a server default: a plain ADD COLUMN that every dialect does
@@ -219,15 +221,21 @@ def _column_names(table_name: str) -> set[str] | None:
     return None if inspector is None else {c["name"] for c in inspector.get_columns(table_name)}
 
 
-def _index_names(table_name: str) -> set[str] | None:
+def _index_names(table_name: str) -> set[str | None] | None:
     """The table's index names, or None offline."""
     inspector = _inspector()
     return None if inspector is None else {ix["name"] for ix in inspector.get_indexes(table_name)}
 
 
+def _table_of(index: sa.Index) -> sa.Table:
+    if index.table is None:
+        raise ValueError(f"index {index.name} belongs to no table: nothing to create it on")
+    return index.table
+
+
 def ensure_index(index: sa.Index) -> None:
     """Create ``index`` unless an index of that name already exists on its table."""
-    present = _index_names(index.table.name)
+    present = _index_names(_table_of(index).name)
     if present is None or index.name not in present:
         op.execute(CreateIndex(index))
 
@@ -239,7 +247,7 @@ def ensure_unique_index(index: sa.Index) -> None:
     keyframes, clips or a user's edits), so it raises :class:`DuplicateRows` naming every
     repeated key before any DDL, and the user decides which rows stay.
     """
-    present = _index_names(index.table.name)
+    present = _index_names(_table_of(index).name)
     if present is not None:
         if index.name in present:
             return
@@ -258,7 +266,7 @@ def _refuse_duplicates(index: sa.Index) -> None:
     found = op.get_bind().execute(repeated).all()
     if not found:
         return
-    table = index.table.name
+    table = _table_of(index).name
     names = [column.name for column in columns]
     keys = [tuple(row[: len(columns)]) for row in found]
     shown = "; ".join(
@@ -292,13 +300,13 @@ def drop_tables(*names: str) -> None:
             op.drop_table(name)
 
 
-def _add_column(table_name: str, column: sa.Column) -> None:
+def _add_column(table_name: str, column: sa.Column[Any]) -> None:
     """ADD COLUMN, with its foreign key: inline on SQLite, which cannot add one afterwards."""
     sqlite = op.get_context().dialect.name == "sqlite"
     op.add_column(table_name, _column_to_add(column), inline_references=sqlite)
 
 
-def _column_to_add(column: sa.Column) -> sa.Column:
+def _column_to_add(column: sa.Column[Any]) -> sa.Column[Any]:
     """A copy of ``column`` that can be added to a table that already holds rows.
 
     A NOT NULL column needs a value for the existing rows: the model's scalar default.
@@ -306,7 +314,7 @@ def _column_to_add(column: sa.Column) -> sa.Column:
     copy = _detached(column)
     default = column.default
     if not column.nullable and column.server_default is None:
-        if default is None or not default.is_scalar:
+        if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):
             raise RuntimeError(
                 f"Cannot add NOT NULL column {column.table.name}.{column.name} to existing rows: "
                 "it has no scalar default"

@@ -134,7 +134,9 @@ def _code_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-_VERSION_ROWS = sa.select(sa.column("version_num")).select_from(sa.table(VERSION_TABLE))
+_VERSION_ROWS: sa.Select[str] = sa.select(sa.column("version_num")).select_from(
+    sa.table(VERSION_TABLE)
+)
 
 
 def _database_heads(connection: sa.Connection) -> tuple[str, ...]:

@@ -50,6 +50,8 @@ def check_before_run(context: EnvironmentContext, connection: sa.Connection) -> 
     """Refuse the run, before it writes anything, if it cannot be done safely."""
     migration_context = context.get_context()
     environment = migration_context.environment_context  # env.py's ``context`` is a proxy
+    if environment is None:
+        raise RuntimeError("check_before_run runs inside env.py, after context.configure()")
     if migration_context.opts.get("dont_mutate") or environment.context_opts.get("purge"):
         # Read-only ``current``, and ``stamp --purge``, the documented repair for bad rows.
         return

@@ -4,12 +4,12 @@ Revisions import from here rather than from ``models`` so that they stay frozen 
 models change; what lives here must therefore never change meaning.
 """
 
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 #: Fixed before the first revision: constraint names are part of the schema that revisions
@@ -37,7 +37,7 @@ class BooleanDefault(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
-    _traverse_internals: ClassVar = [("value", InternalTraversal.dp_plain_obj)]
+    _traverse_internals = [("value", InternalTraversal.dp_plain_obj)]  # noqa: RUF012 - SQLAlchemy's
 
     def __init__(self, value: bool) -> None:
         self.value = value
@@ -55,7 +55,7 @@ def _boolean_integer(element: BooleanDefault, compiler: Any, **kw: Any) -> str:
     return "1" if element.value else "0"
 
 
-def server_default(value: bool | int | float | str) -> ColumnElement[Any] | str:
+def server_default(value: bool | int | float | str) -> ColumnElement[Any] | TextClause | str:
     """The SQL default for a literal value, spelled as every dialect reads it back.
 
     What a raw ``INSERT`` that omits the column gets. Whole floats are written as integers

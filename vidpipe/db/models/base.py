@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Index, MetaData, Uuid, func
+from sqlalchemy import DateTime, Index, MetaData, Table, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from vidpipe.db.types import NAMING_CONVENTION, JSONDocument, server_default
@@ -16,6 +16,9 @@ class Base(DeclarativeBase):
     """Declarative base whose MetaData names every constraint predictably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model is mapped to a Table (SQLAlchemy types __table__ as any FromClause): saying so
+    # lets code use Model.__table__ where a Table is required, as SQLAlchemy's authors advise.
+    __table__: ClassVar[Table]
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
         uuid.UUID: Uuid(),
         datetime: DateTime(),

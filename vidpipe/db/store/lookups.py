@@ -1,7 +1,7 @@
 """Finding scenes by the tags their manifests hold, with each dialect's JSON operators."""
 
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -34,7 +34,7 @@ def scenes_with_speaker(
 
 
 def _scenes_with_tag(
-    session: Session, column: sa.Column, tag: str, project_id: uuid.UUID | None
+    session: Session, column: sa.Column[Any], tag: str, project_id: uuid.UUID | None
 ) -> list[SceneKey]:
     table = column.table
     query = sa.select(table.c.project_id, table.c.scene_index).where(
@@ -47,7 +47,7 @@ def _scenes_with_tag(
     return sorted(SceneKey(*row) for row in session.execute(query))
 
 
-def _contains_tag(dialect: str, column: sa.Column, tag: str) -> sa.ColumnElement[bool]:
+def _contains_tag(dialect: str, column: sa.Column[Any], tag: str) -> sa.ColumnElement[bool]:
     """``column`` (a JSON array of strings) holds ``tag``, in the dialect's own terms."""
     if dialect == "postgresql":
         # jsonb @> '["TAG"]': the operator the GIN index (jsonb_path_ops) answers.

@@ -148,7 +148,7 @@ def same_scene(table: sa.Table) -> sa.ColumnElement[bool]:
     )
 
 
-def scene_from_row(row: sa.Row, enhanced: bool, project_id: uuid.UUID) -> dict[str, Any]:
+def scene_from_row(row: sa.Row[Any], enhanced: bool, project_id: uuid.UUID) -> dict[str, Any]:
     scene: dict[str, Any] = {
         "scene_index": row.scene_index,
         "scene_description": row.scene_description,

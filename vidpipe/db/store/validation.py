@@ -8,13 +8,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.models import SceneManifest
 from vidpipe.db.store.kinds import KINDS, Storyboard, StoryboardSchema
-from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
+from vidpipe.schemas.storyboard_enhanced import EnhancedSceneSchema, EnhancedStoryboardOutput
 
 __all__ = ["check_scene_indexes", "describe_errors", "storable_json", "validated"]
 
@@ -24,9 +25,16 @@ MAX_SCENE_INDEX = 2**31 - 1
 #: NUL (PostgreSQL text and JSONB refuse it) and lone surrogates (not encodable as UTF-8).
 UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
+
+def _string_width(column: sa.Column[Any]) -> int:
+    if not isinstance(column.type, sa.String) or column.type.length is None:
+        raise TypeError(f"{column} is not a String of fixed width")
+    return column.type.length
+
+
 #: The widths of the denormalised composition columns, read once from the model.
 _COMPOSITION_LIMITS = {
-    field: SceneManifest.__table__.c[f"composition_{field}"].type.length
+    field: _string_width(SceneManifest.__table__.c[f"composition_{field}"])
     for field in ("shot_type", "camera_movement")
 }
 
@@ -41,8 +49,8 @@ def validated(
     """
     if isinstance(storyboard, BaseModel):
         if schema in (None, type(storyboard)) and type(storyboard) in KINDS:
-            return storyboard  # type: ignore[return-value]
-        schema = schema or type(storyboard)  # type: ignore[assignment]
+            return storyboard
+        schema = schema or type(storyboard)
         payload: Any = storyboard.model_dump()
     else:
         payload = storyboard
@@ -142,7 +150,8 @@ def check_scene_indexes(model: Storyboard) -> None:
             )
         seen[index] = position
         previous = index
-        if enhanced:
+        # The isinstance only tells the type checker: an enhanced storyboard's scenes all are.
+        if enhanced and isinstance(scene, EnhancedSceneSchema):
             for field in ("scene_manifest", "audio_manifest"):
                 own = getattr(scene, field).scene_index
                 if own != index:

@@ -143,8 +143,8 @@ def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> N
 
 def _executemany(
     connection: sa.Connection,
-    statement: sa.Executable,
-    columns: dict[str, sa.Column],
+    statement: sa.Insert | sa.Update,
+    columns: dict[str, sa.Column[Any]],
     rows: list[dict[str, Any]],
 ) -> None:
     """One driver-level executemany, values converted by SQLAlchemy's own type processors.

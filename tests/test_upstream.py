@@ -300,9 +300,16 @@ def test_no_secret_is_printed_when_an_upgrade_fails(tmp_path: Path) -> None:
 def test_a_nul_escape_in_json_is_named_before_anything_changes(engine: sa.Engine) -> None:
     """jsonb cannot hold \\u0000; json (what create_all gave) can. The row is named, not shown."""
     legacy.build(engine, "create_all")
+    harmless = uuid.UUID(int=7)  # an escaped backslash before "u0000": jsonb takes it
     with engine.begin() as connection:
         connection.exec_driver_sql(
-            "UPDATE projects SET style_guide = '{\"a\": \"x\\u0000y\", \"b\": \"\\\\u0000\"}'"
+            "UPDATE projects SET style_guide = '{\"a\": \"x\\u0000y\"}'"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO projects (id, prompt, style, aspect_ratio, target_clip_duration, "
+            "target_scene_count, status, style_guide, created_at, updated_at) VALUES "
+            f"('{harmless}', 'p', 's', '16:9', 8, 3, 'draft', '{{\"b\": \"\\\\u0000\"}}', "
+            "now(), now())"
         )
     before = snapshot(engine, keep_version_table=True)
 

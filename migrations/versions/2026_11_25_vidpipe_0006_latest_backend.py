@@ -271,6 +271,22 @@ ADDED: dict[str, tuple[str, ...]] = {
     ),
     "scene_audio_manifests": (),
 }
+#: The columns this revision gives a constant SQL default (what the downgrade removes).
+DEFAULTED: dict[str, tuple[str, ...]] = {
+    "manifests": (
+        "category",
+        "status",
+        "asset_count",
+        "total_processing_cost",
+        "times_used",
+        "version",
+    ),
+    "projects": ("target_scene_count", "quality_mode", "candidate_count"),
+    "assets": ("source", "sort_order", "is_face_crop", "is_inherited"),
+    "video_clips": ("source", "poll_count", "veo_submission_count", "safety_regen_count"),
+    "scene_manifests": ("new_asset_count",),
+    "scene_audio_manifests": ("has_dialogue", "has_music"),
+}
 #: Added columns under a foreign key: dropped by a rebuild on SQLite.
 REFERENCING = {"assets": ("inherited_from_asset", "inherited_from_project")}
 
@@ -413,5 +429,4 @@ def downgrade() -> None:
         referencing = REFERENCING.get(table.name, ())
         drop_referencing_columns(table.name, *referencing)
         drop_columns(table.name, *(name for name in added if name not in referencing))
-        changed = [c.name for c in table.columns if c.server_default is not None]
-        drop_server_defaults(table, *(name for name in changed if name not in added))
+        drop_server_defaults(table, *(c for c in DEFAULTED[table.name] if c not in added))

@@ -77,8 +77,19 @@ def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
         return
     defaults = [c for c in table.columns if c.name not in added and literal_default(c)]
     sqlite = op.get_context().dialect.name == "sqlite"
-    if defaults:
-        copy_from = _before(table, added) if sqlite else None
+    new = [c for c in table.columns if c.name in added]
+    # SQLite adds a foreign key only by rebuilding: from the first added column that has one,
+    # the added columns go into the rebuild (appended in order, as ADD COLUMN would).
+    first_fk = len(new)
+    if sqlite:
+        first_fk = next((i for i, c in enumerate(new) if c.foreign_keys), len(new))
+    for column in new[:first_fk]:
+        _add_column(table.name, column)
+    rebuilt = new[first_fk:]
+    if defaults or rebuilt:
+        existing = tuple(c.name for c in rebuilt)
+        stripped = {c.name for c in defaults}
+        copy_from = _before(table, existing, stripped) if sqlite else None
         with op.batch_alter_table(table.name, copy_from=copy_from) as alter:
             for column in defaults:
                 alter.alter_column(
@@ -87,15 +98,15 @@ def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
                     existing_type=column.type,
                     existing_nullable=column.nullable,
                 )
-    for column in table.columns:
-        if column.name in added:
-            _add_column(table.name, column)
+            for column in rebuilt:
+                alter.add_column(_detached(column))
 
 
-def _before(table: sa.Table, added: tuple[str, ...]) -> sa.Table:
-    """``table`` as it was before the revision: without ``added`` and the literal defaults."""
+def _before(table: sa.Table, added: tuple[str, ...], stripped: set[str]) -> sa.Table:
+    """``table`` as the rebuild finds it: without ``added`` (yet), ``stripped`` without their
+    SQL defaults (the revision gives them)."""
     columns = [
-        _detached(column, keep_default=not literal_default(column))
+        _detached(column, keep_default=column.name not in stripped)
         for column in table.columns
         if column.name not in added
     ]
@@ -109,13 +120,16 @@ def _before(table: sa.Table, added: tuple[str, ...]) -> sa.Table:
     return sa.Table(table.name, metadata, *columns, *indexes)
 
 
-def _detached(column: sa.Column[Any], *, keep_default: bool = True) -> sa.Column[Any]:
+def _detached(
+    column: sa.Column[Any], *, keep_default: bool = True, foreign_keys: bool = True
+) -> sa.Column[Any]:
     """A copy of ``column`` belonging to no table, with its foreign keys (``_copy()`` drops
     them) and without its index (declared on the table instead)."""
+    keys = column.foreign_keys if foreign_keys else set()
     return sa.Column(
         column.name,
         column.type,
-        *(sa.ForeignKey(fk.target_fullname) for fk in column.foreign_keys),
+        *(sa.ForeignKey(fk.target_fullname) for fk in keys),
         primary_key=column.primary_key,
         nullable=column.nullable,
         default=column.default,
@@ -301,17 +315,21 @@ def drop_tables(*names: str) -> None:
 
 
 def _add_column(table_name: str, column: sa.Column[Any]) -> None:
-    """ADD COLUMN, with its foreign key: inline on SQLite, which cannot add one afterwards."""
+    """ADD COLUMN, with its foreign key where the dialect can add one to a table.
+
+    SQLite cannot: the column goes in without it, and ``normalise_columns`` adds the key (named
+    like every other) in the batch rebuild it makes for it.
+    """
     sqlite = op.get_context().dialect.name == "sqlite"
-    op.add_column(table_name, _column_to_add(column), inline_references=sqlite)
+    op.add_column(table_name, _column_to_add(column, foreign_keys=not sqlite))
 
 
-def _column_to_add(column: sa.Column[Any]) -> sa.Column[Any]:
+def _column_to_add(column: sa.Column[Any], *, foreign_keys: bool = True) -> sa.Column[Any]:
     """A copy of ``column`` that can be added to a table that already holds rows.
 
     A NOT NULL column needs a value for the existing rows: the model's scalar default.
     """
-    copy = _detached(column)
+    copy = _detached(column, foreign_keys=foreign_keys)
     default = column.default
     if not column.nullable and column.server_default is None:
         if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):

@@ -1,15 +1,12 @@
 """Alembic's entry point for vidpipe's revisions (CLI, programmatic API and tests alike).
 
-Where the database comes from, first match wins:
-1. a Connection or Engine in ``config.attributes["connection"]`` (the API, pytest-alembic, hosts);
-2. ``-x url=...`` on the command line;
-3. ``$VIDPIPE_DATABASE_URL``;
-4. ``sqlalchemy.url`` in alembic.ini (``sqlite:///vidpipe.db``).
-Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mysql+aiomysql) run through ``run_sync``.
+Where the database comes from: a Connection or Engine in ``config.attributes["connection"]``
+(the API, pytest-alembic, hosts), else the URL of the run's settings (vidpipe.db.settings:
+``config.attributes["url"]``, ``-x url=...``, ``$VIDPIPE_DATABASE_URL``, ``sqlalchemy.url``).
+Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mariadb+aiomysql) run through ``run_sync``.
 """
 
 import asyncio
-import os
 from logging.config import fileConfig
 from typing import cast
 
@@ -18,31 +15,21 @@ from alembic import context as context_module
 from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy.pool import NullPool
 
-from vidpipe.db.engine import (
-    URL_ENV_VAR,
-    create_async_engine,
-    create_engine,
-    is_async_url,
-    resolve_url,
-)
+from vidpipe.db.engine import create_async_engine, create_engine, is_async_url
 from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
-from vidpipe.db.safety import write_offline_notice
+from vidpipe.db.safety import run_settings, write_offline_notice
 
 # alembic.context is a module standing in for the running EnvironmentContext: each of its
 # functions calls the instance's method of that name. vidpipe's helpers take the class.
 context = cast(EnvironmentContext, context_module)
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+settings = run_settings(context)
+if config.config_file_name is not None and settings.configure_logger:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def database_url() -> sa.URL:
-    x_url = context.get_x_argument(as_dictionary=True).get("url")
-    if x_url:
-        return resolve_url(x_url, source="-x url")
-    if os.environ.get(URL_ENV_VAR):
-        return resolve_url(os.environ[URL_ENV_VAR], source=f"${URL_ENV_VAR}")
-    return resolve_url(config.get_main_option("sqlalchemy.url"), source="sqlalchemy.url")
+    return settings.database_url()
 
 
 def run_offline() -> None:

@@ -1,4 +1,4 @@
-"""Run real commands in fresh processes: the alembic command line, and Python itself."""
+"""Run real commands in fresh processes: ``alembic``, ``vidpipe-db``, and Python itself."""
 
 import os
 import subprocess
@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+VIDPIPE_DB = Path(sys.executable).with_name("vidpipe-db")
 
 
 def alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
@@ -20,6 +21,16 @@ def alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.Complet
         capture_output=True,
         text=True,
         timeout=300,
+    )
+
+
+def vidpipe_db(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
+    """The installed console script, with ``$VIDPIPE_DATABASE_URL`` = url (unset if None)."""
+    env = {k: v for k, v in os.environ.items() if k != "VIDPIPE_DATABASE_URL"}
+    if url is not None:
+        env["VIDPIPE_DATABASE_URL"] = url
+    return subprocess.run(
+        [str(VIDPIPE_DB), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 

@@ -137,20 +137,26 @@ def insert_rows(bind: sa.Engine, tables: tuple[str, ...]) -> None:
                 connection.execute(table.insert(), row)
 
 
-def read_rows(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
-    """Every row of ``tables``, in primary-key order, every column the database has now."""
+def read_rows(
+    bind: sa.Engine, tables: tuple[str, ...], columns: dict[str, list[str]] | None = None
+) -> dict[str, list[tuple]]:
+    """Every row of ``tables``, in primary-key order, every column the database has now.
+
+    ``columns`` (from :func:`column_names`) limits each table to the columns it had then, to
+    compare rows from before an upgrade that adds columns with the rows after it.
+    """
     with bind.connect() as connection:
-        return {
-            name: [
-                tuple(row)
-                for row in connection.execute(
-                    sa.select(*_present_columns(connection, name)).order_by(
-                        *Base.metadata.tables[name].primary_key.columns
-                    )
-                )
-            ]
-            for name in tables
-        }
+        result = {}
+        for name in tables:
+            table = Base.metadata.tables[name]
+            selected = (
+                [table.columns[column] for column in columns[name]]
+                if columns
+                else _present_columns(connection, name)
+            )
+            query = sa.select(*selected).order_by(*table.primary_key.columns)
+            result[name] = [tuple(row) for row in connection.execute(query)]
+        return result
 
 
 def expected_rows(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
@@ -167,6 +173,12 @@ def expected_rows(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[tu
             columns = _present_columns(connection, name)
             result[name] = [tuple(_value(column, row) for column in columns) for row in rows]
     return result
+
+
+def column_names(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[str]]:
+    """The columns each of ``tables`` has now that the models also declare."""
+    with bind.connect() as connection:
+        return {name: [c.name for c in _present_columns(connection, name)] for name in tables}
 
 
 def _present_columns(connection: sa.Connection, name: str) -> list[sa.Column]:

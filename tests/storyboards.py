@@ -154,3 +154,79 @@ def stored_rows(session: Session) -> dict[str, list[str]]:
         )
         for model in STORYBOARD_TABLES
     }
+
+
+def store_as_the_backend_did(session: Session, project_id: uuid.UUID, payload: dict) -> None:
+    """Rows as vidpipe's backend wrote an enhanced storyboard before vidpipe_0004 existed.
+
+    No ``characters``, ``storyboard_kind`` or ``key_details``; the audio rows keyed by the
+    scene's index without the manifest's own; the whole output in ``storyboard_raw``.
+    """
+    session.execute(
+        sa.update(Project)
+        .where(Project.id == project_id)
+        .values(style_guide=payload["style_guide"], storyboard_raw=payload)
+    )
+    for scene in payload["scenes"]:
+        key = {"project_id": project_id, "scene_index": scene["scene_index"]}
+        manifest, audio = scene["scene_manifest"], scene["audio_manifest"]
+        session.add(
+            Scene(
+                **key,
+                scene_description=scene["scene_description"],
+                start_frame_prompt=scene["start_frame_prompt"],
+                end_frame_prompt=scene["end_frame_prompt"],
+                video_motion_prompt=scene["video_motion_prompt"],
+                transition_notes=scene["transition_notes"],
+                status="pending",
+            )
+        )
+        session.add(
+            SceneManifest(
+                **key,
+                manifest_json=manifest,
+                composition_shot_type=manifest["composition"]["shot_type"][:50],
+                composition_camera_movement=manifest["composition"]["camera_movement"][:50],
+                asset_tags=[placement["asset_tag"] for placement in manifest["placements"]],
+                new_asset_count=len(manifest.get("new_asset_declarations") or []),
+            )
+        )
+        session.add(
+            SceneAudioManifest(
+                **key,
+                dialogue_json=audio["dialogue_lines"],
+                sfx_json=audio["sfx"],
+                ambient_json=audio["ambient"],
+                music_json=audio["music"],
+                audio_continuity_json=audio["audio_continuity"],
+                speaker_tags=[line["speaker_tag"] for line in audio["dialogue_lines"]],
+                has_dialogue=bool(audio["dialogue_lines"]),
+                has_music=audio["music"] is not None,
+            )
+        )
+    session.flush()
+
+
+def as_gemini_and_the_backend_send_it(*indexes: int) -> dict[str, Any]:
+    """An enhanced storyboard in the shapes real output takes, each once.
+
+    A style-guide field as a list; free-form new asset declarations (the backend's own keys,
+    keys missing, extra keys); manifests whose own scene_index differs from their scene's; a
+    shot type and camera movement longer than their 50-character columns.
+    """
+    payload = enhanced_storyboard(*indexes).model_dump()
+    payload["style_guide"]["color_palette"] = ["teal", "amber", "bone white"]
+    first, last = payload["scenes"][0], payload["scenes"][-1]
+    first["scene_manifest"]["new_asset_declarations"] = [
+        {"name": "Map", "tag": "PROP_03", "type": "prop", "description": "A water-stained chart"},
+        {"asset_tag": "CHAR_07", "asset_type": "CHARACTER", "name": "Ferryman"},
+        {"name": "Gull"},
+        {"tag": "ENV_09", "notes": ["seen at dusk", {"lit": True}], "priority": 2, "x": None},
+    ]
+    first["scene_manifest"]["scene_index"] = first["scene_index"] + 1
+    last["audio_manifest"]["scene_index"] = 0 if last["scene_index"] else 9
+    last["scene_manifest"]["composition"]["shot_type"] = (
+        "extreme wide establishing shot over the harbour at dusk, then slowly closing in"
+    )
+    last["scene_manifest"]["composition"]["camera_movement"] = "très lent " * 8
+    return payload

@@ -1,33 +1,27 @@
 """``vidpipe-db``, the console command installed with the package, run as a user runs it."""
 
+import hashlib
 import os
+import sqlite3
 import subprocess
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from tests.revisions import HEAD
-from vidpipe.db import VERSION_TABLE
-
-VIDPIPE_DB = Path(sys.executable).with_name("vidpipe-db")
-
-
-def vidpipe_db(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
-    """The installed console script, with ``$VIDPIPE_DATABASE_URL`` = url (unset if None)."""
-    env = {k: v for k, v in os.environ.items() if k != "VIDPIPE_DATABASE_URL"}
-    if url is not None:
-        env["VIDPIPE_DATABASE_URL"] = url
-    return subprocess.run(
-        [str(VIDPIPE_DB), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+from tests.cli import vidpipe_db
+from tests.databases import as_async
+from tests.revisions import HEAD, SCRIPT
+from vidpipe.db import VERSION_TABLE, upgrade
 
 
 def test_help_says_where_the_url_comes_from(tmp_path: Path) -> None:
     result = vidpipe_db("--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "--url, else $VIDPIPE_DATABASE_URL, else sqlite:///vidpipe.db" in result.stdout
-    for command in ("upgrade", "downgrade", "current", "check", "sql"):
+    for command in ("upgrade", "downgrade", "current", "check", "sql", "stamp", "history", "heads"):
         assert command in result.stdout
 
 
@@ -104,3 +98,152 @@ def test_downgrade_with_data_is_refused_unless_allowed(tmp_path: Path) -> None:
     allowed = vidpipe_db("downgrade", "base", "--allow-data-loss", cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stderr
     assert vidpipe_db("current", cwd=tmp_path).stdout.startswith("none")
+
+
+def url_text(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The error line of a failed command, after checking that it is one line and exit 1."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stderr.startswith("vidpipe-db: error: "), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr
+
+
+def test_every_command_works_with_the_async_driver(
+    dialect: str, database_url: sa.URL, tmp_path: Path
+) -> None:
+    url = url_text(as_async(database_url, dialect))
+    shown = as_async(database_url, dialect).render_as_string(hide_password=True)
+
+    def run(*args: str) -> str:
+        result = vidpipe_db("--url", url, *args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert not result.stderr.strip() or "Traceback" not in result.stderr
+        return result.stdout.strip()
+
+    assert run("current").startswith("none")
+    assert run("upgrade") == f"{shown}: at {HEAD}"
+    assert run("current") == HEAD
+    assert "No new upgrade operations detected" in run("check")
+    assert run("downgrade", "vidpipe_0002") == f"{shown}: at vidpipe_0002"
+    assert run("stamp", "--purge", "vidpipe_0001") == f"{shown}: stamped vidpipe_0001"
+    assert run("current") == "vidpipe_0001"
+    assert run("stamp", "vidpipe_0002") == f"{shown}: stamped vidpipe_0002"
+    assert run("upgrade") == f"{shown}: at {HEAD}"
+    assert run("downgrade", "base", "--allow-data-loss") == f"{shown}: at base (no vidpipe tables)"
+
+
+def test_history_and_heads_need_no_database(tmp_path: Path) -> None:
+    """From an empty directory with a URL that could not be reached or even parsed."""
+    history = vidpipe_db("history", cwd=tmp_path, url="not a url")
+    heads = vidpipe_db("heads", cwd=tmp_path, url="not a url")
+    assert history.returncode == 0, history.stderr
+    assert heads.returncode == 0, heads.stderr
+    revisions = [script.revision for script in SCRIPT.walk_revisions()]
+    listed = [line.split(" -> ")[1].split()[0] for line in history.stdout.splitlines()]
+    assert listed == revisions, history.stdout  # newest first, each once
+    assert heads.stdout.split()[0] == HEAD
+    assert not list(tmp_path.iterdir())
+
+
+def test_stamp_purge_is_the_repair_the_error_names(tmp_path: Path) -> None:
+    """Contradictory version rows: upgrade refuses and names `vidpipe-db stamp --purge`, which
+    then repairs the table so that upgrades run again."""
+    assert vidpipe_db("upgrade", cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "vidpipe.db") as connection:
+        connection.execute(f"INSERT INTO {VERSION_TABLE} VALUES ('vidpipe_0001')")
+    refused = one_line_error(vidpipe_db("upgrade", cwd=tmp_path))
+    assert "vidpipe-db stamp --purge <revision>" in refused
+
+    repaired = vidpipe_db("stamp", "--purge", HEAD, cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stderr
+    with sqlite3.connect(tmp_path / "vidpipe.db") as connection:
+        assert connection.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [
+            (HEAD,)
+        ]
+    assert vidpipe_db("upgrade", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "soon"])
+def test_a_lock_timeout_that_cannot_work_is_a_one_line_error(value: str, tmp_path: Path) -> None:
+    for command in (["upgrade"], ["downgrade", "base"], ["stamp", "base"]):
+        error = one_line_error(vidpipe_db(*command, "--lock-timeout", value, cwd=tmp_path))
+        assert f"lock_timeout must be a positive, finite number of seconds, got '{value}'" in error
+    assert not (tmp_path / "vidpipe.db").exists()
+
+
+def test_junk_in_the_version_table_is_a_one_line_error(
+    engine: sa.Engine, database_url: sa.URL, dialect: str, tmp_path: Path
+) -> None:
+    """A value no revision id can be: a BLOB (only SQLite stores one in the VARCHAR column),
+    or text with a line break in it. Every command that reads the table refuses it."""
+    upgrade(engine)
+    junk: object = b"\x00\xffjunk" if dialect == "sqlite" else "vidpipe_0004\nedited by hand"
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = :junk"), {"junk": junk})
+    url = url_text(database_url)
+    for command in (["upgrade"], ["current"], ["downgrade", "base"]):
+        error = one_line_error(vidpipe_db("--url", url, *command, cwd=tmp_path))
+        assert f"{VERSION_TABLE} holds {junk!r}"[:60] in error
+        assert "which is not a revision id" in error
+
+
+@pytest.fixture
+def rollback_journal_file(tmp_path: Path) -> Path:
+    """A vidpipe database at head in rollback-journal mode, as files from before this package
+    are, alone in its directory."""
+    path = tmp_path / "vidpipe.db"
+    upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    return path
+
+
+@pytest.mark.parametrize("command", ["current", "check"])
+def test_a_read_only_command_leaves_a_sqlite_file_exactly_as_it_was(
+    command: str, rollback_journal_file: Path
+) -> None:
+    before = hashlib.sha256(rollback_journal_file.read_bytes()).hexdigest()
+    result = vidpipe_db(command, cwd=rollback_journal_file.parent)
+    assert result.returncode == 0, result.stderr
+    assert HEAD in result.stdout if command == "current" else "No new upgrade" in result.stdout
+    assert hashlib.sha256(rollback_journal_file.read_bytes()).hexdigest() == before
+    with sqlite3.connect(rollback_journal_file) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert sorted(p.name for p in rollback_journal_file.parent.iterdir()) == ["vidpipe.db"]
+
+
+def test_read_only_commands_work_on_a_read_only_sqlite_file(rollback_journal_file: Path) -> None:
+    with read_only(rollback_journal_file):
+        current = vidpipe_db("current", cwd=rollback_journal_file.parent)
+        checked = vidpipe_db("check", cwd=rollback_journal_file.parent)
+    assert current.returncode == 0, current.stderr
+    assert current.stdout.strip() == HEAD
+    assert checked.returncode == 0, checked.stderr
+    assert "No new upgrade operations detected" in checked.stdout
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` unwritable for this user: the mode bits, and for root (whom they do not stop)
+    the immutable attribute."""
+    path.chmod(0o444)
+    root = os.geteuid() == 0
+    if root:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        yield
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o644)
+
+
+def test_read_only_commands_do_not_create_a_missing_file(tmp_path: Path) -> None:
+    result = vidpipe_db("current", cwd=tmp_path)
+    assert result.stdout.startswith("none"), result.stderr
+    assert "no SQLite database file at vidpipe.db" in one_line_error(vidpipe_db("check", cwd=tmp_path))
+    assert not list(tmp_path.iterdir())

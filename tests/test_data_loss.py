@@ -1,5 +1,9 @@
 """Downgrades never drop data silently: they refuse, change nothing, and say how to proceed."""
 
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -8,10 +12,18 @@ from alembic import command
 
 from tests.cli import alembic
 from tests.revisions import HEAD
-from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, expected_rows, insert_rows, read_rows
+from tests.rows import (
+    BASELINE_TABLES,
+    MANIFEST_TABLES,
+    ROWS,
+    expected_rows,
+    insert_rows,
+    read_rows,
+)
 from tests.schema_snapshot import snapshot
-from vidpipe.db import DataLossRefused, current_revision, downgrade, upgrade
+from vidpipe.db import DataLossRefused, create_engine, current_revision, downgrade, upgrade
 from vidpipe.db.migrate import alembic_config
+from vidpipe.db.models import Base
 
 ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES
 
@@ -28,6 +40,8 @@ def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine
     with pytest.raises(DataLossRefused) as refused:
         downgrade(engine, "vidpipe_0001")
 
+    assert refused.value.drops == {"scene_manifests": 2, "scene_audio_manifests": 1}
+    assert refused.value.destination == "vidpipe_0001"
     message = str(refused.value)
     assert "scene_manifests (2 rows)" in message
     assert "scene_audio_manifests (1 row)" in message
@@ -47,8 +61,7 @@ def test_every_table_is_checked_before_any_is_dropped(engine: sa.Engine) -> None
     with pytest.raises(DataLossRefused, match=r"projects \(2 rows\)") as refused:
         downgrade(engine, "base")
 
-    assert "manifests (1 row)" in str(refused.value)
-    assert "scene_manifests" not in str(refused.value)
+    assert refused.value.drops == {"projects": 2, "manifests": 1}
     assert snapshot(engine) == before
     assert current_revision(engine) == HEAD
 
@@ -134,3 +147,76 @@ def test_offline_upgrade_script_has_no_such_notice(database_url: sa.URL, tmp_pat
     result = alembic("upgrade", "head", "--sql", cwd=tmp_path, url=url_text(database_url))
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stdout
+
+
+def test_a_row_committed_while_the_downgrade_runs_is_counted(
+    engine: sa.Engine, dialect: str, database_url: sa.URL
+) -> None:
+    """The race a count alone loses: an application transaction has written a row into a table
+    the downgrade drops, and commits only once the downgrade is under way (blocked by that
+    transaction). The downgrade must see the row and refuse, not drop it."""
+    upgrade(engine)
+    insert_rows(engine, ("manifests", "projects"))  # the manifest row's parent; nothing dropped
+    writer = create_engine(database_url, poolclass=sa.pool.NullPool)
+    migrator = create_engine(database_url, poolclass=sa.pool.NullPool)
+    probe = create_engine(database_url, poolclass=sa.pool.NullPool)
+    sent = threading.Event()
+    sa.event.listen(migrator, "before_cursor_execute", lambda *_: sent.set())
+    try:
+        with writer.connect() as application, ThreadPoolExecutor(1) as pool:
+            application.begin()
+            application.execute(
+                Base.metadata.tables["scene_manifests"].insert(), ROWS["scene_manifests"][0]
+            )
+            running = pool.submit(downgrade, migrator, "vidpipe_0001")
+            try:
+                wait_until(lambda: downgrade_waits(probe, dialect, sent), "the downgrade waits")
+            finally:
+                application.commit()  # if the wait failed, this lets the downgrade end too
+            refused = running.exception(timeout=300)
+    finally:
+        for made in (writer, migrator, probe):
+            made.dispose()
+
+    assert isinstance(refused, DataLossRefused), refused
+    assert refused.drops == {"scene_manifests": 1}
+    assert current_revision(engine) == HEAD
+    assert read_rows(engine, ("scene_manifests",))["scene_manifests"] == [
+        expected_rows(engine, ("scene_manifests",))["scene_manifests"][0]
+    ]
+
+
+def downgrade_waits(probe: sa.Engine, dialect: str, sent: threading.Event) -> bool:
+    """Whether the downgrade is blocked behind the application's transaction.
+
+    The servers say so; SQLite has no such view, and there the downgrade blocks on its first
+    transaction (the application holds the write lock), so having sent a statement is enough.
+    """
+    if dialect == "sqlite":
+        return sent.is_set()
+    with probe.connect() as connection:
+        if dialect == "postgresql":
+            waiting = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        else:
+            # LOCK TABLES and DROP TABLE wait as "Waiting for table metadata lock"; an online
+            # ALTER TABLE waits for the same lock at its end, as "Committing alter table ...".
+            waiting = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM information_schema.processlist "
+                    "WHERE db = DATABASE() AND command = 'Query' AND state IN "
+                    "('Waiting for table metadata lock', 'Committing alter table to storage engine')"
+                )
+            )
+        return waiting.scalar_one() > 0
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition``; a minute without it fails the test (a guard, not a measurement)."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.05)

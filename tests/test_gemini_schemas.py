@@ -92,11 +92,12 @@ def schema_properties(schema: types.Schema) -> dict[str, types.Schema]:
 
 
 def assert_matches_model(schema: types.Schema, model: type[BaseModel], path: str) -> None:
-    """The converted schema keeps every field of ``model``, its required set and its nesting."""
+    """The converted schema keeps every field of ``model``, what it asks for and its nesting."""
     assert schema.type == types.Type.OBJECT, path
     assert set(schema_properties(schema)) == set(model.model_fields), path
-    required = {name for name, field in model.model_fields.items() if field.is_required()}
-    assert set(schema.required or []) == required, path
+    # What the model asks Gemini for (NewAssetDeclaration asks for keys it does not require).
+    asked = set(model.model_json_schema().get("required", []))
+    assert set(schema.required or []) == asked, path
     for name, field in model.model_fields.items():
         sub = schema_properties(schema)[name]
         assert sub.description, f"{path}.{name} lost its description"

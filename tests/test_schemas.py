@@ -4,11 +4,11 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from tests.cli import python
 from vidpipe.schemas import storyboard, storyboard_enhanced
-from vidpipe.schemas.storyboard import SceneSchema, StoryboardOutput
+from vidpipe.schemas.storyboard import SceneSchema, StoryboardOutput, StyleGuide
 from vidpipe.schemas.storyboard_enhanced import (
     AudioContinuity,
     DialogueLine,
@@ -151,8 +151,19 @@ def test_every_field_at_every_depth_has_a_description(root: type[BaseModel]) -> 
     assert missing == []
 
 
-def test_new_asset_declarations_accept_and_dump_the_same_dicts() -> None:
-    declaration = {"name": "Lantern", "type": "prop", "description": "A brass oil lantern"}
+DECLARATIONS = [
+    {"name": "Lantern", "type": "prop", "description": "A brass oil lantern"},
+    {"name": "Mara", "tag": "CHAR_03", "type": "CHARACTER", "description": "Grey braid"},
+    # The backend's own keys, and entries lacking type or description, as providers send them.
+    {"asset_tag": "PROP_05", "asset_type": "PROP", "name": "Map"},
+    {"name": "Gull"},
+    {"tag": "ENV_09", "description": None, "notes": ["seen at dusk"], "priority": 2},
+    {},
+]
+
+
+@pytest.mark.parametrize("declaration", DECLARATIONS)
+def test_new_asset_declarations_accept_and_dump_the_same_dicts(declaration: dict) -> None:
     manifest = SceneManifestSchema.model_validate(
         {
             "scene_index": 0,
@@ -166,9 +177,37 @@ def test_new_asset_declarations_accept_and_dump_the_same_dicts() -> None:
         }
     )
     assert manifest.model_dump()["new_asset_declarations"] == [declaration]
-    schema = SceneManifestSchema.model_json_schema()
-    item = schema["$defs"]["NewAssetDeclaration"]
-    assert set(item["properties"]) == {"name", "type", "description"}
+    assert json.loads(manifest.model_dump_json())["new_asset_declarations"] == [declaration]
+    assert SceneManifestSchema.model_validate(manifest.model_dump()) == manifest
+
+
+def test_new_asset_declarations_ask_for_name_tag_type_and_description() -> None:
+    item = SceneManifestSchema.model_json_schema()["$defs"]["NewAssetDeclaration"]
+    assert item["required"] == ["name", "tag", "type", "description"]
+    assert {spec["type"] for spec in item["properties"].values()} == {"string"}
+    assert "additionalProperties" not in item
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (["warm amber", "teal shadows"], "warm amber, teal shadows"),
+        (["noir"], "noir"),
+        ([], ""),
+        ("teal and amber", "teal and amber"),
+    ],
+)
+def test_a_style_guide_field_sent_as_a_list_is_joined(sent: object, stored: str) -> None:
+    guide = StyleGuide.model_validate(
+        {"visual_style": sent, "color_palette": sent, "camera_style": sent}
+    )
+    assert (guide.visual_style, guide.color_palette, guide.camera_style) == (stored,) * 3
+
+
+@pytest.mark.parametrize("sent", [["noir", 3], [None], {"a": "b"}, 7])
+def test_a_style_guide_field_that_is_no_string_or_list_of_strings_is_refused(sent: object) -> None:
+    with pytest.raises(ValidationError, match="color_palette"):
+        StyleGuide.model_validate({"visual_style": "x", "color_palette": sent, "camera_style": "y"})
 
 
 def test_the_seed_plans_schema_verify_command_prints_its_done_lines() -> None:

@@ -29,8 +29,17 @@ EXAMPLES = settings(
 # Any text a model may write, except what no database stores (NUL, lone surrogates): the store
 # refuses those, which the broken-storyboard property covers.
 text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
-short = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=50)
 texts = st.lists(text, max_size=3)
+# Up to 80: past the 50-character composition columns, which keep a cut copy.
+composition_text = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=80
+)
+# Any JSON value a provider may put under an extra key (no floats: JSONB rewrites their digits).
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | text,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
+    max_leaves=6,
+)
 
 
 def optional(strategy: st.SearchStrategy) -> st.SearchStrategy:
@@ -41,7 +50,9 @@ def fields(**strategies: st.SearchStrategy) -> st.SearchStrategy[dict[str, Any]]
     return st.fixed_dictionaries(strategies)
 
 
-style_guide = fields(visual_style=text, color_palette=text, camera_style=text)
+# Some providers send a list of strings for a style-guide string; it is stored joined.
+style_text = text | texts
+style_guide = fields(visual_style=style_text, color_palette=style_text, camera_style=style_text)
 character = fields(name=text, physical_description=text, clothing_description=text)
 tag = st.sampled_from(["CHAR_01", "CHAR_02", "ENV_01", "PROP_07"]) | text
 placement = fields(
@@ -80,18 +91,31 @@ def base_scene(index: int) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+# Declared keys, each present or not, and extra keys the backend's free dicts may carry.
+DECLARED = ("name", "tag", "type", "description")
+declaration = st.tuples(
+    st.fixed_dictionaries({}, optional={key: optional(text) for key in DECLARED}),
+    st.dictionaries(text.filter(lambda key: key not in DECLARED), json_values, max_size=2),
+).map(lambda parts: {**parts[0], **parts[1]})
+
+
+def own_index(index: int) -> st.SearchStrategy[int]:
+    """A manifest's own scene_index: usually its scene's, sometimes another (real output)."""
+    return st.just(index) | st.integers(-(2**31), 2**31)
+
+
 def enhanced_scene(index: int) -> st.SearchStrategy[dict[str, Any]]:
     scene_manifest = fields(
-        scene_index=st.just(index),
-        composition=fields(shot_type=short, camera_movement=short, focal_point=text),
+        scene_index=own_index(index),
+        composition=fields(
+            shot_type=composition_text, camera_movement=composition_text, focal_point=text
+        ),
         placements=st.lists(placement, max_size=3),
         continuity_notes=optional(text),
-        new_asset_declarations=optional(
-            st.lists(fields(name=text, type=text, description=text), max_size=2)
-        ),
+        new_asset_declarations=optional(st.lists(declaration, max_size=2)),
     )
     audio_manifest = fields(
-        scene_index=st.just(index),
+        scene_index=own_index(index),
         dialogue_lines=st.lists(dialogue_line, max_size=3),
         sfx=st.lists(sfx, max_size=2),
         ambient=optional(ambient),
@@ -142,7 +166,9 @@ def test_any_valid_storyboard_loads_back_equal(
         save_storyboard(session, project_id, storyboard)
         session.commit()
     with Session(migrated) as session:
-        assert load_storyboard(session, project_id) == storyboard
+        loaded = load_storyboard(session, project_id)
+    assert loaded == storyboard
+    assert loaded.model_dump(mode="json") == storyboard.model_dump(mode="json")
 
 
 def breakages(payload: dict[str, Any]) -> st.SearchStrategy[tuple[str, str, dict[str, Any]]]:
@@ -158,11 +184,6 @@ def breakages(payload: dict[str, Any]) -> st.SearchStrategy[tuple[str, str, dict
         for part in (scenes[last], scenes[last]["scene_manifest"], scenes[last]["audio_manifest"]):
             part["scene_index"] = scenes[0]["scene_index"]
 
-    def mismatch(field: str) -> Any:
-        return lambda scenes: scenes[last][field].update(
-            scene_index=scenes[last]["scene_index"] + 1
-        )
-
     def drop(scenes: list) -> None:
         del scenes[last]["audio_manifest"]["dialogue_lines"][:]
         del scenes[last]["scene_manifest"]["composition"]["focal_point"]
@@ -176,16 +197,6 @@ def breakages(payload: dict[str, Any]) -> st.SearchStrategy[tuple[str, str, dict
     return st.sampled_from(
         [
             ("duplicate scene_index", f"scenes[{last}].scene_index", broken(duplicate)),
-            (
-                "scene manifest index",
-                "scene_manifest.scene_index",
-                broken(mismatch("scene_manifest")),
-            ),
-            (
-                "audio manifest index",
-                "audio_manifest.scene_index",
-                broken(mismatch("audio_manifest")),
-            ),
             ("missing field", "scene_manifest.composition.focal_point", broken(drop)),
             ("NUL", f"scenes[{last}].video_motion_prompt", broken(nul)),
             ("wrong type", "key_details", broken(not_a_list)),
@@ -193,12 +204,7 @@ def breakages(payload: dict[str, Any]) -> st.SearchStrategy[tuple[str, str, dict
     )
 
 
-# The index must leave room for +1 in the manifest mismatch.
-broken_storyboards = (
-    storyboards(enhanced=True, min_scenes=2)
-    .filter(lambda payload: payload["scenes"][-1]["scene_index"] < 2**31 - 1)
-    .flatmap(breakages)
-)
+broken_storyboards = storyboards(enhanced=True, min_scenes=2).flatmap(breakages)
 
 
 @EXAMPLES

@@ -43,6 +43,7 @@ def test_database_ahead_of_the_code_is_refused_untouched(engine: sa.Engine) -> N
         with ddl_statements(engine) as statements, pytest.raises(DatabaseAheadError) as raised:
             attempt()
         assert statements == []
+        assert raised.value.unknown == ("vidpipe_9999",)
         message = str(raised.value)
         assert "vidpipe_9999" in message
         assert "does not know" in message and "newer vidpipe" in message
@@ -77,6 +78,7 @@ def test_contradictory_version_rows_are_refused_untouched(engine: sa.Engine) -> 
         upgrade(engine)
 
     assert statements == []
+    assert sorted(raised.value.rows) == list(rows)
     assert f"{VERSION_TABLE} holds 2 rows" in str(raised.value)
     assert "vidpipe_0001 (an ancestor of vidpipe_0002)" in str(raised.value)
     assert "alembic stamp --purge" in str(raised.value)

@@ -1,17 +1,42 @@
-"""Downgrades never drop data silently.
+"""Downgrades never drop data silently, not even data committed while they run.
 
 Before a downgrade runs, every step it will take is rendered as SQL without touching the
 database (Alembic's offline mode), and the tables and columns that SQL drops are counted in the
 live database. If any holds data the whole downgrade is refused before its first statement:
 MariaDB commits each DDL statement on its own, so checking revision by revision could drop one
 revision's tables and only then refuse at the next.
+
+A count is only worth something if nobody can add a row between the count and the DROP, so the
+application's writers are held off first, and until the downgrade is over:
+
+- PostgreSQL: ``LOCK TABLE ... IN ACCESS EXCLUSIVE MODE`` on every table that loses data, in the
+  migration's own transaction, so the lock lasts until the DDL commits. It waits for
+  transactions already writing there (under the migration's ``lock_timeout``), so their rows
+  are counted; later writers wait, then find the table gone and fail: an error, never a loss.
+- MariaDB/MySQL: DDL commits at once, so no transaction can hold such a lock across it.
+  ``LOCK TABLES ... WRITE`` on every vidpipe table and the version table does (it outlives
+  COMMIT and DDL; only ``UNLOCK TABLES`` or the end of the session releases it; a session under
+  it may touch only the tables it locked, hence all of vidpipe's). It needs the ``LOCK TABLES``
+  privilege. Renaming each table aside and counting the holding copy was considered: the
+  revisions drop tables by name, so they would have to know about it.
+- SQLite: the migration already holds the database's write lock (``BEGIN IMMEDIATE``) from
+  before the count to the commit; no writer gets in between.
+
+Where Alembic's command is found: env.py is not told which command runs. Alembic hands the
+command's step function to the environment (``EnvironmentContext(fn=...)``); the downgrade
+command's is named ``downgrade``. That is not a documented hook, and Alembic has none that says
+"this run is a downgrade" before the first step (``on_version_apply`` fires after each step,
+too late on MariaDB). Telling a downgrade from the direction of the destination alone fails for
+``upgrade <an older revision>``, which Alembic runs as a no-op. The version pin in
+pyproject.toml and the command-line tests in tests/test_data_loss.py (a real ``alembic
+downgrade`` that must be refused) guard it.
 """
 
 import io
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -20,6 +45,10 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 
 from vidpipe.db.errors import DataLossRefused
+
+__all__ = ["Drops", "guard_downgrade", "offline_notice", "planned_drops", "refuse_data_loss"]
+
+logger = logging.getLogger(__name__)
 
 _DROP_TABLE = re.compile(r"^\s*DROP TABLE (?:IF EXISTS )?([^\s;(]+)", re.I | re.M)
 _DROP_COLUMN = re.compile(r"^\s*ALTER TABLE ([^\s;]+) DROP (?:COLUMN )?([^\s;,]+)", re.I | re.M)
@@ -38,6 +67,40 @@ class Drops:
     def describe(self) -> str:
         parts = [f"table {t}" for t in self.tables] + [f"column {t}.{c}" for t, c in self.columns]
         return ", ".join(parts)
+
+    def touched_tables(self) -> list[str]:
+        """Every table that loses a column or itself, each once, in order."""
+        return list(dict.fromkeys([*self.tables, *(table for table, _ in self.columns)]))
+
+
+@contextmanager
+def guard_downgrade(
+    context: EnvironmentContext, connection: sa.Connection, vidpipe_tables: list[str]
+) -> Iterator[None]:
+    """Run the block (the migration) only if the downgrade drops no data, with writers held off.
+
+    ``vidpipe_tables`` are every table vidpipe's revisions may touch (the version table
+    included): on MariaDB all of them are locked, since a session under ``LOCK TABLES`` can use
+    no other. Call inside the migration's transaction, after its ``lock_timeout`` is set.
+    """
+    drops = planned_drops(context)
+    if not drops:
+        yield
+        return
+    destination = str(context.get_revision_argument() or "base")
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        _lock_postgresql_tables(connection, drops.touched_tables())
+        refuse_data_loss(connection, drops, destination)
+        yield  # the lock ends with the migration's transaction
+    elif dialect in ("mysql", "mariadb"):
+        with _mysql_tables_locked(connection, [*vidpipe_tables, *drops.touched_tables()]):
+            refuse_data_loss(connection, drops, destination)
+            yield
+    else:
+        # SQLite: the migration lock is the database's write lock, held from before this count.
+        refuse_data_loss(connection, drops, destination)
+        yield
 
 
 def planned_drops(context: EnvironmentContext) -> Drops:
@@ -74,14 +137,16 @@ def refuse_data_loss(connection: sa.Connection, drops: Drops, destination: str) 
     """Raise :class:`DataLossRefused` if any table or column in ``drops`` holds data."""
     inspector = sa.inspect(connection)
     preparer = connection.dialect.identifier_preparer
-    holding: list[str] = []
+    holding: dict[str, int] = {}
+    described: list[str] = []
     for table in drops.tables:
         if inspector.has_table(table):
             rows = connection.execute(
                 sa.text(f"SELECT count(*) FROM {preparer.quote(table)}")
             ).scalar_one()
             if rows:
-                holding.append(f"{table} ({_rows(rows)})")
+                holding[table] = rows
+                described.append(f"{table} ({_rows(rows)})")
     for table, column in drops.columns:
         if inspector.has_table(table):
             rows = connection.execute(
@@ -91,13 +156,16 @@ def refuse_data_loss(connection: sa.Connection, drops: Drops, destination: str) 
                 )
             ).scalar_one()
             if rows:
-                holding.append(f"{table}.{column} ({_rows(rows, 'value')})")
+                holding[f"{table}.{column}"] = rows
+                described.append(f"{table}.{column} ({_rows(rows, 'value')})")
     if holding:
         raise DataLossRefused(
-            f"Downgrade to {destination} refused: it would drop {', '.join(holding)} and the "
+            f"Downgrade to {destination} refused: it would drop {', '.join(described)} and the "
             "data in them. Nothing was changed. Back the data up first; to drop it anyway, run "
-            "again with -x allow_data_loss=true (alembic) or allow_data_loss=True "
-            "(vidpipe.db.downgrade)."
+            "again with -x allow_data_loss=true (alembic), --allow-data-loss (vidpipe-db) or "
+            "allow_data_loss=True (vidpipe.db.downgrade).",
+            drops=holding,
+            destination=destination,
         )
 
 
@@ -107,6 +175,39 @@ def offline_notice(drops: Drops) -> str:
         f"-- vidpipe: WARNING, this downgrade drops {drops.describe()} and every row in them.\n"
         "-- vidpipe: offline, nothing could be counted; back up what they hold before running it."
     )
+
+
+def _lock_postgresql_tables(connection: sa.Connection, tables: list[str]) -> None:
+    present = [table for table in tables if sa.inspect(connection).has_table(table)]
+    if not present:
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    logger.info("Holding writers off %s until the downgrade commits", ", ".join(present))
+    connection.exec_driver_sql(
+        f"LOCK TABLE {', '.join(quote(table) for table in present)} IN ACCESS EXCLUSIVE MODE"
+    )
+
+
+@contextmanager
+def _mysql_tables_locked(connection: sa.Connection, tables: list[str]) -> Iterator[None]:
+    inspector = sa.inspect(connection)
+    present = [table for table in dict.fromkeys(tables) if inspector.has_table(table)]
+    quote = connection.dialect.identifier_preparer.quote
+    logger.info("Holding writers off %s until the downgrade is done", ", ".join(present))
+    # LOCK TABLES commits what the connection has open; the migration lock left none open.
+    connection.exec_driver_sql(
+        f"LOCK TABLES {', '.join(f'{quote(table)} WRITE' for table in present)}"
+    )
+    try:
+        yield
+    except BaseException:
+        # UNLOCK TABLES commits what is open: roll a failed run back first. A dead connection
+        # has lost its locks with its session, and the original error is the one to report.
+        with suppress(sa.exc.DBAPIError):
+            connection.rollback()
+            connection.exec_driver_sql("UNLOCK TABLES")
+        raise
+    connection.exec_driver_sql("UNLOCK TABLES")
 
 
 @contextmanager

@@ -4,7 +4,9 @@ Nothing here runs at import: engines are made when a caller asks for one.
 """
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -12,6 +14,21 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from vidpipe.db.errors import DatabaseURLError
+
+__all__ = [
+    "DEFAULT_URL",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "URL_ENV_VAR",
+    "configure_sqlite",
+    "create_async_engine",
+    "create_engine",
+    "displayed_url",
+    "is_async_url",
+    "read_only_sqlite_url",
+    "resolve_url",
+    "sqlite_pragma",
+    "uses_real_sqlite_transactions",
+]
 
 if TYPE_CHECKING:
     # Imported lazily below: sqlalchemy.ext.asyncio needs greenlet, which sync users may lack.
@@ -39,16 +56,52 @@ def resolve_url(url: str | URL | None = None, *, source: str = "argument") -> UR
             url, source = os.environ[URL_ENV_VAR], f"${URL_ENV_VAR}"
         else:
             url, source = DEFAULT_URL, "the default"
-    if isinstance(url, URL):
-        return url
-    try:
-        return sa.make_url(url)
-    except (ArgumentError, ValueError):
-        # The text may hold a password, so it is not echoed back.
+    if not isinstance(url, URL):
+        try:
+            url = sa.make_url(url)
+        except (ArgumentError, ValueError):
+            # The text may hold a password, so it is not echoed back.
+            raise DatabaseURLError(
+                f"The database URL from {source} is not a valid SQLAlchemy URL; expected the "
+                "form dialect+driver://user:password@host:port/database, e.g. "
+                "sqlite:///vidpipe.db"
+            ) from None
+    if url.host and "@" in url.host:
+        # An unencoded "@" in the password: the parser split at the first "@" and the rest of
+        # the password became part of the host, which every driver error would then show.
         raise DatabaseURLError(
-            f"The database URL from {source} is not a valid SQLAlchemy URL; expected the form "
-            "dialect+driver://user:password@host:port/database, e.g. sqlite:///vidpipe.db"
-        ) from None
+            f"The database URL from {source} has more than one '@' before its host: a password "
+            "or user name that contains '@' must write it percent-encoded, as %40 "
+            "(urllib.parse.quote_plus does it)."
+        )
+    return url
+
+
+def displayed_url(url: URL) -> str:
+    """``url`` as it may be shown: no password and no query string.
+
+    Drivers also take a password in the query string (``?password=``, ``?passwd=``,
+    ``?sslpassword=``...) and the names vary by driver, so all of the query is left out.
+    """
+    return url.set(query={}).render_as_string(hide_password=True)
+
+
+def read_only_sqlite_url(url: URL) -> URL | None:
+    """For a SQLite file, a URL that opens it read-only (None if there is no such file).
+
+    A read-only command must work on a read-only file and leave any file as it was: the engine
+    then skips the switch to WAL. Other URLs, and in-memory SQLite, come back unchanged.
+    """
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return url
+    if url.database.startswith("file:"):
+        return url.update_query_dict({"mode": "ro", "uri": "true"})
+    path = Path(url.database)
+    if not path.is_file():
+        return None
+    return url.set(database=f"file:{quote(str(path.resolve()))}").update_query_dict(
+        {"mode": "ro", "uri": "true"}
+    )
 
 
 def is_async_url(url: URL) -> bool:
@@ -91,9 +144,11 @@ def configure_sqlite(engine: Engine) -> None:
     by SQLAlchemy) makes DDL transactional. Does nothing for other dialects, and is safe to
     call twice.
     """
-    if engine.dialect.name != "sqlite" or event.contains(engine, "connect", _on_sqlite_connect):
+    if engine.dialect.name != "sqlite" or event.contains(engine, "begin", _on_sqlite_begin):
         return
-    event.listen(engine, "connect", _on_sqlite_connect)
+    read_only = engine.url.query.get("mode") == "ro"
+    on_connect = _on_read_only_sqlite_connect if read_only else _on_sqlite_connect
+    event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
 
 
@@ -103,15 +158,17 @@ def uses_real_sqlite_transactions(engine: Engine) -> bool:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    _on_read_only_sqlite_connect(dbapi_connection, _record)
+    # WAL lets readers go on while a writer commits; in-memory databases keep "memory". It is
+    # written into the file, so a read-only connection (above) leaves it out.
+    sqlite_pragma(dbapi_connection, "PRAGMA journal_mode=WAL")
+
+
+def _on_read_only_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection settings only: nothing here changes the file."""
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        # WAL lets readers go on while a writer commits; in-memory databases keep "memory".
-        cursor.execute("PRAGMA journal_mode=WAL")
-    finally:
-        cursor.close()
+    sqlite_pragma(dbapi_connection, "PRAGMA foreign_keys=ON")
+    sqlite_pragma(dbapi_connection, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _on_sqlite_begin(connection: sa.Connection) -> None:

@@ -16,25 +16,26 @@ from sqlalchemy import event
 from vidpipe.db import safety
 from vidpipe.db.adoption import refuse_foreign_tables
 from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
-from vidpipe.db.errors import ForeignKeyViolation, MigrationSettingError
+from vidpipe.db.errors import ForeignKeyViolation
 from vidpipe.db.faults import injected_fault
 from vidpipe.db.locking import migration_lock
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
+
+__all__ = [
+    "BRANCH_LABEL",
+    "VERSION_TABLE",
+    "check_sqlite_foreign_keys",
+    "configure_options",
+    "include_name",
+    "include_object_on",
+    "run_migrations",
+    "set_postgresql_timeouts",
+]
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
 VERSION_TABLE = "vidpipe_alembic_version"
 #: The branch label carried by the base revision, for hosts that fold vidpipe into their history.
 BRANCH_LABEL = "vidpipe"
-#: PostgreSQL timeouts inside the migration transaction, so that a migration blocked behind an
-#: application's lock fails fast instead of queueing every later query behind it. Keyed by the
-#: run setting that overrides them (``-x ddl_lock_timeout=10s`` or ``config.attributes``), with
-#: the PostgreSQL setting and its default. (``lock_timeout`` alone is how long a run waits for
-#: another process's migration: vidpipe.db.locking.)
-POSTGRESQL_TIMEOUTS = {
-    "ddl_lock_timeout": ("lock_timeout", "5s"),
-    "statement_timeout": ("statement_timeout", "15min"),
-}
-_DURATION = re.compile(r"\d+(ms|s|min|h)?")
 
 
 def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
@@ -93,6 +94,7 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
         # SQLite's DDL transactional; with any other, a failed revision may leave tables behind.
         options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
     lock_timeout = safety.run_settings(context).lock_timeout
+    vidpipe_tables = [*Base.metadata.tables, VERSION_TABLE]
     with (
         _sqlite_foreign_keys_off(connection) if sqlite else _nothing(),
         # Taken before Alembic reads the version table, so a run that waited sees the revision
@@ -100,17 +102,19 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
         migration_lock(connection, lock_timeout),
     ):
         context.configure(connection=connection, **options)
-        safety.check_before_run(context, connection)
+        safety.check_version_table(context)
         with (
             injected_fault(connection, context.config.attributes),
             context.begin_transaction(),
         ):
             set_postgresql_timeouts(context)
-            if _adopting(context):
-                # Before any DDL, the version table's included: on MariaDB DDL commits itself.
-                refuse_foreign_tables(connection, Base.metadata.sorted_tables)
-            with _rows_changed(connection) if sqlite else _nothing() as changed:
-                context.run_migrations()
+            # After the timeouts: on PostgreSQL the guard's table locks wait under them.
+            with safety.data_loss_guard(context, connection, vidpipe_tables):
+                if _adopting(context):
+                    # Before any DDL, the version table's included: on MariaDB DDL commits itself.
+                    refuse_foreign_tables(connection, Base.metadata.sorted_tables)
+                with _rows_changed(connection) if sqlite else _nothing() as changed:
+                    context.run_migrations()
             if sqlite and changed():
                 check_sqlite_foreign_keys(connection)
 
@@ -122,14 +126,9 @@ def set_postgresql_timeouts(context: EnvironmentContext) -> None:
     """
     if context.get_context().dialect.name != "postgresql":
         return
-    overrides = context.get_x_argument(as_dictionary=True)
-    for setting, (name, default) in POSTGRESQL_TIMEOUTS.items():
-        value = overrides.get(setting) or context.config.attributes.get(setting) or default
-        if not _DURATION.fullmatch(value):
-            raise MigrationSettingError(
-                f"{setting}={value!r} is not a duration like 5s, 500ms, 15min or 0 (no limit)"
-            )
-        context.execute(f"SET LOCAL {name} = '{value}'")
+    settings = safety.run_settings(context)  # each value checked to be a plain duration
+    context.execute(f"SET LOCAL lock_timeout = '{settings.ddl_lock_timeout}'")
+    context.execute(f"SET LOCAL statement_timeout = '{settings.statement_timeout}'")
 
 
 def _adopting(context: EnvironmentContext) -> bool:

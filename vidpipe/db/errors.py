@@ -1,6 +1,27 @@
-"""The errors this layer raises: each says what was found and what to do about it."""
+"""The errors this layer raises: each says what was found and what to do about it.
+
+Errors that describe something found in the database carry it as attributes too, so code can
+act on them without parsing the message.
+"""
+
+from collections.abc import Mapping, Sequence
 
 from alembic.util import CommandError
+
+__all__ = [
+    "DataLossRefused",
+    "DatabaseAheadError",
+    "DatabaseURLError",
+    "ForeignKeyViolation",
+    "InjectedFault",
+    "InvalidVersionState",
+    "MigrationLockTimeout",
+    "MigrationSettingError",
+    "NotAVidpipeDatabase",
+    "StoryboardError",
+    "UnknownProjectError",
+    "VidpipeDatabaseError",
+]
 
 
 class VidpipeDatabaseError(CommandError):
@@ -59,15 +80,41 @@ class MigrationLockTimeout(VidpipeDatabaseError):
 class DatabaseAheadError(VidpipeDatabaseError):
     """A newer vidpipe wrote the database: its version table names a revision this version
     does not know, or (a file from before versioned migrations) its tables have columns this
-    version never declared."""
+    version never declared.
+
+    ``unknown`` holds those revision ids (empty for unknown columns: the message names them).
+    """
+
+    def __init__(self, message: str, unknown: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.unknown = tuple(unknown)
 
 
 class InvalidVersionState(VidpipeDatabaseError):
-    """The version table holds rows that cannot all be true at once."""
+    """The version table holds rows that cannot all be true at once, or are no revision id.
+
+    ``rows`` holds the version table's values as read.
+    """
+
+    def __init__(self, message: str, rows: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.rows = tuple(rows)
 
 
 class DataLossRefused(VidpipeDatabaseError):
-    """A downgrade would drop tables or columns that hold rows, and nobody allowed it."""
+    """A downgrade would drop tables or columns that hold rows, and nobody allowed it.
+
+    ``drops`` maps each table (``"scenes"``) or column (``"projects.characters"``) that holds
+    data to its count of rows (non-NULL values for a column); ``destination`` is the revision
+    the downgrade was asked to reach.
+    """
+
+    def __init__(
+        self, message: str, drops: Mapping[str, int] | None = None, destination: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.drops = dict(drops or {})
+        self.destination = destination
 
 
 class DuplicateRows(VidpipeDatabaseError):

@@ -3,17 +3,39 @@
 Every field carries a ``description`` because Gemini reads them to decide what to write.
 """
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+
+def _joined(value: Any) -> Any:
+    """A list of strings as one string joined with ", ", as vidpipe's backend accepts it.
+
+    Some providers send an array where the schema asks for a string. Only lists of strings
+    are joined; anything else reaches validation as it came and is refused there.
+    """
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)
+    return value
+
+
+#: A string that may arrive as a list of strings (joined with ", ").
+JoinedStr = Annotated[str, BeforeValidator(_joined)]
 
 
 class StyleGuide(BaseModel):
-    """The look shared by every scene of one video."""
+    """The look shared by every scene of one video.
 
-    visual_style: str = Field(
+    Each field also accepts a list of strings, joined with ", " (see ``JoinedStr``).
+    """
+
+    visual_style: JoinedStr = Field(
         description="Overall visual style, e.g. 'cinematic live action' or 'watercolor animation'"
     )
-    color_palette: str = Field(description="Dominant colors and grading used in every scene")
-    camera_style: str = Field(description="How the camera behaves across the video: lenses, pacing")
+    color_palette: JoinedStr = Field(description="Dominant colors and grading used in every scene")
+    camera_style: JoinedStr = Field(
+        description="How the camera behaves across the video: lenses, pacing"
+    )
 
 
 class CharacterDescription(BaseModel):

@@ -6,7 +6,9 @@ says which registered assets appear in each scene, how the shot is composed, and
 have a different type. Every field carries a ``description`` because Gemini reads them.
 """
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from vidpipe.schemas.storyboard import CharacterDescription, SceneSchema, StyleGuide
 
@@ -38,16 +40,46 @@ class SceneComposition(BaseModel):
     focal_point: str = Field(description="What camera focuses on (asset tag or description)")
 
 
+def _ask_for_every_key(schema: dict[str, Any]) -> None:
+    """Gemini is asked for all four keys, as strings, and no others."""
+    schema.pop("additionalProperties", None)  # Gemini refuses it; extra keys are still accepted
+    for spec in schema["properties"].values():
+        spec.pop("anyOf", None)
+        spec.pop("default", None)
+        spec["type"] = "string"
+    schema["required"] = list(schema["properties"])
+
+
+# Asked strictly, accepted as vidpipe's backend accepts it: the backend declares a list of free
+# dicts and reads ``tag``/``asset_tag`` and ``type``/``asset_type`` from each entry. So any key
+# may be missing, extra keys are kept, and the dump holds exactly the keys that were given:
+# what was saved is what ``load_storyboard`` returns. A typed model rather than a free ``dict``
+# because Gemini refuses an object schema without properties.
 class NewAssetDeclaration(BaseModel):
-    """An asset the scene needs that the manifest does not hold yet.
+    """An asset the scene needs that the manifest does not hold yet."""
 
-    A typed model rather than a free ``dict``: Gemini refuses an object schema without
-    properties, and these three keys are what the pipeline reads.
-    """
+    model_config = ConfigDict(extra="allow", json_schema_extra=_ask_for_every_key)
 
-    name: str = Field(description="Short name of the new asset")
-    type: str = Field(description="Kind of asset, e.g. character, environment, prop")
-    description: str = Field(description="What the asset looks like, enough to generate it")
+    name: str | None = Field(default=None, description="Short name of the new asset")
+    tag: str | None = Field(
+        default=None,
+        description="Tag for the new asset in the manifest's style, e.g. CHAR_03, PROP_02",
+    )
+    type: str | None = Field(
+        default=None, description="Kind of asset, e.g. character, environment, prop"
+    )
+    description: str | None = Field(
+        default=None, description="What the asset looks like, enough to generate it"
+    )
+
+    @model_serializer(mode="wrap")
+    def _given_keys_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        declared = type(self).model_fields
+        return {
+            key: value
+            for key, value in handler(self).items()
+            if key in self.model_fields_set or key not in declared
+        }
 
 
 class DialogueLine(BaseModel):

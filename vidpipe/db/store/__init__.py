@@ -3,9 +3,10 @@
 ``save_storyboard`` writes a ``StoryboardOutput`` or an ``EnhancedStoryboardOutput`` as the
 project's ``scenes`` rows (and, when enhanced, its ``scene_manifests`` and
 ``scene_audio_manifests`` rows with their denormalised columns); ``load_storyboard`` rebuilds the
-very same model from those rows, which are the source of truth (``projects.storyboard_raw`` is
-an audit copy of what was saved, never read back). ``scenes_with_asset`` and
-``scenes_with_speaker`` find scenes by tag with each dialect's JSON operators.
+very same model from those rows, which are the source of truth (``projects.storyboard_raw``,
+the copy of what was saved, is read only for what the rows do not hold). ``scenes_with_asset``
+and ``scenes_with_speaker`` find scenes by tag with each dialect's JSON operators. Project ids
+are ``uuid.UUID`` or their string form.
 
 Every function takes a sync ``Session`` and works inside its transaction without committing, like
 ``Session.add``: the caller commits. With an ``AsyncSession``, call them through ``run_sync``:

@@ -1,15 +1,26 @@
-"""Finding scenes by the tags their manifests hold, with each dialect's JSON operators."""
+"""Finding scenes by the tags their manifests hold, with each dialect's JSON operators.
+
+A tag matches whole, exactly and case-sensitively, whatever its characters: accents, emoji,
+right-to-left text, quotes, backslashes, trailing spaces. ``HoldsTag`` is the one construct
+that says so, compiled once per dialect (``@compiles``), like alembic's per-dialect impls.
+"""
 
 import uuid
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
+from vidpipe.db.errors import StoryboardError
 from vidpipe.db.store.rows import audio_table, manifests_table
+from vidpipe.db.store.validation import UNSTORABLE_CHARACTERS, project_uuid
 
-__all__ = ["SceneKey", "scenes_with_asset", "scenes_with_speaker"]
+__all__ = ["HoldsTag", "SceneKey", "scenes_with_asset", "scenes_with_speaker"]
 
 
 class SceneKey(NamedTuple):
@@ -20,41 +31,104 @@ class SceneKey(NamedTuple):
 
 
 def scenes_with_asset(
-    session: Session, asset_tag: str, project_id: uuid.UUID | None = None
+    session: Session, asset_tag: str, project_id: uuid.UUID | str | None = None
 ) -> list[SceneKey]:
-    """The scenes whose manifest places ``asset_tag``, optionally within one project, sorted."""
+    """The scenes whose manifest places ``asset_tag``, optionally within one project, sorted.
+
+    Raises ``TypeError`` for a tag that is not a string, :class:`StoryboardError` for one that
+    holds NUL or a lone surrogate (no stored tag can), before anything is sent.
+    """
     return _scenes_with_tag(session, manifests_table.c.asset_tags, asset_tag, project_id)
 
 
 def scenes_with_speaker(
-    session: Session, speaker_tag: str, project_id: uuid.UUID | None = None
+    session: Session, speaker_tag: str, project_id: uuid.UUID | str | None = None
 ) -> list[SceneKey]:
-    """The scenes in which ``speaker_tag`` speaks a line, optionally within one project, sorted."""
+    """The scenes in which ``speaker_tag`` speaks a line, optionally within one project, sorted.
+
+    Raises like :func:`scenes_with_asset`.
+    """
     return _scenes_with_tag(session, audio_table.c.speaker_tags, speaker_tag, project_id)
 
 
 def _scenes_with_tag(
-    session: Session, column: sa.Column[Any], tag: str, project_id: uuid.UUID | None
+    session: Session, column: sa.Column[Any], tag: str, project_id: uuid.UUID | str | None
 ) -> list[SceneKey]:
+    _check_tag(tag)
     table = column.table
-    query = sa.select(table.c.project_id, table.c.scene_index).where(
-        _contains_tag(session.get_bind().dialect.name, column, tag)
-    )
+    query = sa.select(table.c.project_id, table.c.scene_index).where(HoldsTag(column, tag))
     if project_id is not None:
-        query = query.where(table.c.project_id == project_id)
+        query = query.where(table.c.project_id == project_uuid(project_id))
     # Sorted here, not by the database: MariaDB orders native UUIDs by their time fields, so
     # ORDER BY would give each dialect its own order.
     return sorted(SceneKey(*row) for row in session.execute(query))
 
 
-def _contains_tag(dialect: str, column: sa.Column[Any], tag: str) -> sa.ColumnElement[bool]:
-    """``column`` (a JSON array of strings) holds ``tag``, in the dialect's own terms."""
-    if dialect == "postgresql":
-        # jsonb @> '["TAG"]': the operator the GIN index (jsonb_path_ops) answers.
-        return sa.type_coerce(column, JSONB).contains([tag])
-    if dialect == "sqlite":
-        element = sa.func.json_each(column).table_valued("value").alias("tag")
-        return sa.exists().select_from(element).where(element.c.value == tag)
-    if dialect in ("mysql", "mariadb"):
-        return sa.func.json_contains(column, sa.func.json_quote(tag)) == 1
-    raise NotImplementedError(f"No tag look-up for the {dialect} dialect")
+def _check_tag(tag: object) -> None:
+    """Refuse before sending: on PostgreSQL a NUL in a JSONB value aborts the whole transaction."""
+    if not isinstance(tag, str):
+        raise TypeError(f"A tag is a str, not {type(tag).__name__}")
+    if UNSTORABLE_CHARACTERS.search(tag):
+        raise StoryboardError(
+            f"Tag {tag!r} contains a NUL character or a lone surrogate, which no stored tag can "
+            "hold; nothing was looked up"
+        )
+
+
+class HoldsTag(ColumnElement[bool]):
+    """``column``, a JSON array of strings, holds ``tag`` as one of its elements.
+
+    Compiled per dialect below; a dialect without its own compilation raises
+    ``NotImplementedError`` rather than guessing.
+    """
+
+    type = sa.Boolean()
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's cache-key protocol
+        ("column", InternalTraversal.dp_clauseelement),
+        ("tag", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: sa.ColumnElement[Any], tag: str) -> None:
+        self.column = column
+        self.tag = sa.bindparam(None, tag, type_=sa.String(), unique=True)
+
+
+@compiles(HoldsTag)
+def _holds_tag_elsewhere(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
+    raise NotImplementedError(f"No tag look-up for the {compiler.dialect.name} dialect")
+
+
+@compiles(HoldsTag, "postgresql")
+def _holds_tag_postgresql(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
+    # jsonb @> '["TAG"]': the operator the GIN index (jsonb_path_ops) answers. JSONB compares
+    # decoded strings, so any character matches itself.
+    array = sa.func.jsonb_build_array(sa.cast(element.tag, sa.Text()))
+    return compiler.process(sa.type_coerce(element.column, JSONB).op("@>")(array), **kw)
+
+
+@compiles(HoldsTag, "sqlite")
+def _holds_tag_sqlite(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
+    # json_each decodes each element (\u escapes included); = on TEXT is binary in SQLite.
+    each = sa.func.json_each(element.column).table_valued("value").alias("tag")
+    return compiler.process(sa.exists().select_from(each).where(each.c.value == element.tag), **kw)
+
+
+@compiles(HoldsTag, "mysql")
+@compiles(HoldsTag, "mariadb")
+def _holds_tag_mysql(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
+    # MariaDB's JSON_CONTAINS compares the stored text of a string, not its value: exact (no
+    # case folding, no padding) and never a false match, but blind to a value stored escaped,
+    # as SQLAlchemy stores every non-ASCII character (\u00c9 for É). Only a document holding a
+    # backslash can hold an escape, so only those rows pay for JSON_TABLE, which decodes each
+    # element, compared as bytes (the text collations fold case and ignore trailing spaces).
+    # All-ASCII tags, the common case, keep JSON_CONTAINS's speed (about 4x JSON_TABLE's).
+    # CHAR(92) is the backslash, spelled so that NO_BACKSLASH_ESCAPES cannot change it.
+    column = compiler.process(element.column, **kw)
+    tag = compiler.process(element.tag, **kw)
+    return (
+        f"(JSON_CONTAINS({column}, JSON_QUOTE({tag})) = 1 OR (INSTR({column}, CHAR(92)) > 0 "
+        "AND EXISTS (SELECT 1 FROM JSON_TABLE("
+        f"{column}, '$[*]' COLUMNS (tag LONGTEXT CHARACTER SET utf8mb4 PATH '$')) AS tags "
+        f"WHERE CAST(tags.tag AS BINARY) = CAST(CONVERT({tag} USING utf8mb4) AS BINARY))))"
+    )

@@ -1,7 +1,15 @@
 """A storyboard as the rows of its three tables, and one scene's rows back as a scene.
 
 The denormalised columns (shot type, camera movement, tags, counts, flags) are derived here
-from the dumped model, so they can never disagree with the JSON they sit beside.
+from the dumped model, so they can never disagree with the JSON they sit beside. A shot type
+or camera movement longer than its VARCHAR(50) column (the backend's models declare that
+width, and SQLite alone would store more) is kept whole in ``manifest_json``; the column holds
+its first 49 characters and "…", on every dialect: equality queries on the usual short values
+are unaffected, a cut value says that it is cut, and no dialect refuses the save.
+
+What the rows do not hold is read from ``projects.storyboard_raw``, the copy of what was
+saved (:class:`SavedCopy`): a manifest's own ``scene_index`` when it differs from its
+scene's, and the characters and key details of rows written before vidpipe_0004.
 """
 
 import uuid
@@ -13,13 +21,19 @@ import sqlalchemy as sa
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.models import Project, Scene, SceneAudioManifest, SceneManifest
 from vidpipe.db.store.kinds import KINDS, Storyboard, StoryboardSchema
-from vidpipe.db.store.validation import check_scene_indexes, storable_json, validated
+from vidpipe.db.store.validation import (
+    check_scene_indexes,
+    project_uuid,
+    storable_json,
+    validated,
+)
 from vidpipe.schemas.storyboard_enhanced import EnhancedStoryboardOutput
 
 __all__ = [
     "AUDIO_JSON_COLUMNS",
     "STORYBOARD_TABLES",
     "Prepared",
+    "SavedCopy",
     "audio_table",
     "manifests_table",
     "prepare",
@@ -65,11 +79,12 @@ class Prepared(NamedTuple):
 
 
 def prepare(
-    project_id: uuid.UUID,
+    project_id: uuid.UUID | str,
     storyboard: Storyboard | Mapping[str, Any] | str | bytes,
     schema: StoryboardSchema | None,
 ) -> Prepared:
     """Validate and check the storyboard and compute its rows; touches no database."""
+    project_id = project_uuid(project_id)
     model = validated(storyboard, schema)
     data = model.model_dump(mode="json")
     raw_json = storable_json(model)
@@ -114,8 +129,8 @@ def storyboard_rows(
             {
                 **key,
                 "manifest_json": manifest,
-                "composition_shot_type": manifest["composition"]["shot_type"],
-                "composition_camera_movement": manifest["composition"]["camera_movement"],
+                "composition_shot_type": _fitted(manifest["composition"]["shot_type"]),
+                "composition_camera_movement": _fitted(manifest["composition"]["camera_movement"]),
                 "asset_tags": _distinct(p["asset_tag"] for p in manifest["placements"]),
                 "new_asset_count": len(manifest["new_asset_declarations"] or []),
             }
@@ -136,6 +151,23 @@ def storyboard_rows(
     return scene_rows, manifest_rows, audio_rows
 
 
+def _string_width(column: sa.Column[Any]) -> int:
+    if not isinstance(column.type, sa.String) or column.type.length is None:
+        raise TypeError(f"{column} is not a String of fixed width")
+    return column.type.length
+
+
+#: The width of the denormalised composition columns (both VARCHAR(50)), read from the model.
+COMPOSITION_WIDTH = _string_width(manifests_table.c.composition_shot_type)
+
+
+def _fitted(value: str) -> str:
+    """The value, or its start and "…" when it is wider than the composition columns."""
+    if len(value) <= COMPOSITION_WIDTH:
+        return value
+    return value[: COMPOSITION_WIDTH - 1] + "…"
+
+
 def _distinct(tags: Iterable[str]) -> list[str]:
     """Each tag once, in order of first appearance."""
     return list(dict.fromkeys(tags))
@@ -148,11 +180,43 @@ def same_scene(table: sa.Table) -> sa.ColumnElement[bool]:
     )
 
 
-def scene_from_row(row: sa.Row[Any], enhanced: bool, project_id: uuid.UUID) -> dict[str, Any]:
+class SavedCopy:
+    """The parts of ``projects.storyboard_raw`` that fill in what the rows do not hold.
+
+    Anything missing or malformed there (a project saved without it, a hand-edited copy) falls
+    back to what the rows alone say.
+    """
+
+    def __init__(self, raw: object) -> None:
+        raw = raw if isinstance(raw, dict) else {}
+        characters = raw.get("characters")
+        self.characters: list[Any] = characters if isinstance(characters, list) else []
+        scenes = raw.get("scenes")
+        self._scenes: dict[object, dict[str, Any]] = {
+            scene.get("scene_index"): scene
+            for scene in (scenes if isinstance(scenes, list) else [])
+            if isinstance(scene, dict)
+        }
+
+    def key_details(self, scene_index: int) -> list[Any]:
+        details = self._scenes.get(scene_index, {}).get("key_details")
+        return details if isinstance(details, list) else []
+
+    def audio_scene_index(self, scene_index: int) -> int:
+        """The audio manifest's own ``scene_index`` as saved (its table keys it by the scene's)."""
+        audio = self._scenes.get(scene_index, {}).get("audio_manifest")
+        own = audio.get("scene_index") if isinstance(audio, dict) else None
+        return own if isinstance(own, int) else scene_index
+
+
+def scene_from_row(
+    row: sa.Row[Any], enhanced: bool, project_id: uuid.UUID, saved: SavedCopy
+) -> dict[str, Any]:
+    key_details = row.key_details
     scene: dict[str, Any] = {
         "scene_index": row.scene_index,
         "scene_description": row.scene_description,
-        "key_details": row.key_details or [],
+        "key_details": saved.key_details(row.scene_index) if key_details is None else key_details,
         "start_frame_prompt": row.start_frame_prompt,
         "end_frame_prompt": row.end_frame_prompt,
         "video_motion_prompt": row.video_motion_prompt,
@@ -167,7 +231,7 @@ def scene_from_row(row: sa.Row[Any], enhanced: bool, project_id: uuid.UUID) -> d
         )
     scene["scene_manifest"] = row.manifest_json
     scene["audio_manifest"] = {
-        "scene_index": row.scene_index,
+        "scene_index": saved.audio_scene_index(row.scene_index),
         "dialogue_lines": row.dialogue_json or [],
         "sfx": row.sfx_json or [],
         "ambient": row.ambient_json,

@@ -5,19 +5,24 @@ the scene and field, raised before the store sends anything.
 """
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from vidpipe.db.errors import StoryboardError
-from vidpipe.db.models import SceneManifest
+from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.store.kinds import KINDS, Storyboard, StoryboardSchema
-from vidpipe.schemas.storyboard_enhanced import EnhancedSceneSchema, EnhancedStoryboardOutput
 
-__all__ = ["check_scene_indexes", "describe_errors", "storable_json", "validated"]
+__all__ = [
+    "UNSTORABLE_CHARACTERS",
+    "check_scene_indexes",
+    "describe_errors",
+    "project_uuid",
+    "storable_json",
+    "validated",
+]
 
 #: scene_index is an INTEGER column: 32 bits on every dialect.
 MAX_SCENE_INDEX = 2**31 - 1
@@ -26,17 +31,24 @@ MAX_SCENE_INDEX = 2**31 - 1
 UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 
-def _string_width(column: sa.Column[Any]) -> int:
-    if not isinstance(column.type, sa.String) or column.type.length is None:
-        raise TypeError(f"{column} is not a String of fixed width")
-    return column.type.length
+def project_uuid(project_id: uuid.UUID | str) -> uuid.UUID:
+    """A project id as a UUID: the ``uuid.UUID`` itself, or any string form ``UUID()`` reads.
 
-
-#: The widths of the denormalised composition columns, read once from the model.
-_COMPOSITION_LIMITS = {
-    field: _string_width(SceneManifest.__table__.c[f"composition_{field}"])
-    for field in ("shot_type", "camera_movement")
-}
+    Converted before any query, so every dialect treats a string id the same way (unconverted,
+    PostgreSQL and MariaDB missed the project and SQLite's UUID type failed on it).
+    """
+    if isinstance(project_id, uuid.UUID):
+        return project_id
+    if not isinstance(project_id, str):
+        raise TypeError(
+            f"A project id is a uuid.UUID or its string form, not {type(project_id).__name__}"
+        )
+    try:
+        return uuid.UUID(project_id)
+    except ValueError:
+        raise UnknownProjectError(
+            f"No project with id {project_id!r}: it is not a UUID; nothing was done"
+        ) from None
 
 
 def validated(
@@ -127,8 +139,12 @@ def _find_unstorable(data: Any, path: str) -> None:
 
 
 def check_scene_indexes(model: Storyboard) -> None:
-    """Scene indexes are distinct, in playing order, fit the column and match the manifests."""
-    enhanced = isinstance(model, EnhancedStoryboardOutput)
+    """Scene indexes are distinct, in playing order and fit the column.
+
+    A manifest's own ``scene_index`` may differ from its scene's (Gemini's output does this):
+    its rows are keyed by the scene's index, as the backend stores them, and it loads back as
+    given.
+    """
     seen: dict[int, int] = {}
     previous = -1  # scenes must ascend, so the previous index is the largest so far
     for position, scene in enumerate(model.scenes):
@@ -150,25 +166,3 @@ def check_scene_indexes(model: Storyboard) -> None:
             )
         seen[index] = position
         previous = index
-        # The isinstance only tells the type checker: an enhanced storyboard's scenes all are.
-        if enhanced and isinstance(scene, EnhancedSceneSchema):
-            for field in ("scene_manifest", "audio_manifest"):
-                own = getattr(scene, field).scene_index
-                if own != index:
-                    raise StoryboardError(
-                        f"scenes[{position}] (scene_index {index}).{field}.scene_index: {own} "
-                        f"differs from the scene's scene_index {index}; nothing was saved"
-                    )
-            _check_length(scene.scene_manifest.composition.shot_type, position, "shot_type")
-            _check_length(
-                scene.scene_manifest.composition.camera_movement, position, "camera_movement"
-            )
-
-
-def _check_length(value: str, position: int, field: str) -> None:
-    limit = _COMPOSITION_LIMITS[field]
-    if len(value) > limit:
-        raise StoryboardError(
-            f"scenes[{position}].scene_manifest.composition.{field}: {len(value)} characters, "
-            f"at most {limit} fit; nothing was saved"
-        )

@@ -1,19 +1,21 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, driver-level executemany."""
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import Project
-from vidpipe.db.store.explain import explain_integrity_error
+from vidpipe.db.store.explain import explain_integrity_error, explain_lost_race
 from vidpipe.db.store.kinds import Storyboard, StoryboardSchema
+from vidpipe.db.store.limits import refuse_oversized
 from vidpipe.db.store.rows import (
     STORYBOARD_TABLES,
     Prepared,
@@ -28,12 +30,62 @@ __all__ = ["save_storyboard", "storyboard_batch"]
 
 _BATCH_KEY = "vidpipe.storyboard_batch"
 
+_SAVEPOINT = "vidpipe_store"
+
 _RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
+
+#: Project ids per IN list: PostgreSQL binds at most 65,535 parameters in one statement (as do
+#: MySQL's server-side prepared statements), SQLite builds 32,766 by default; a batch of any size
+#: is locked and deleted in chunks of these.
+_IDS_PER_STATEMENT = 10_000
+
+#: The tables the last save through the store wrote, by the ``storyboard_kind`` it set.
+_KIND_TABLES = {
+    "base": {scenes_table.name},
+    "enhanced": {table.name for table in STORYBOARD_TABLES},
+}
+
+
+_PROJECT_IDS: sa.BindParameter[Any] = sa.bindparam("project_ids", expanding=True)
+
+#: Which projects exist, their kind, and which tables hold rows of theirs; built once, so a
+#: save pays for executing it, not for constructing it.
+_LOOK_UP = sa.select(
+    projects_table.c.id,
+    projects_table.c.storyboard_kind,
+    *(
+        sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
+        for table in STORYBOARD_TABLES
+    ),
+).where(projects_table.c.id.in_(_PROJECT_IDS))
+
+_LOCK = _LOOK_UP.order_by(projects_table.c.id).with_for_update()
+
+_DELETES = {
+    table.name: sa.delete(table).where(table.c.project_id.in_(_PROJECT_IDS))
+    for table in STORYBOARD_TABLES
+}
+
+
+class _DriverStatement(NamedTuple):
+    """A statement compiled for one dialect, with the parameter order and converters it takes."""
+
+    sql: str
+    names: list[str]
+    processors: Sequence[Callable[[Any], Any] | None]
+    positional: bool
+
+
+#: Compiled INSERT and UPDATE statements per dialect, keyed by table and column names:
+#: compiling them cost more than a single storyboard's rows take to write.
+_COMPILED: "WeakKeyDictionary[sa.Dialect, dict[tuple[str, ...], _DriverStatement]]" = (
+    WeakKeyDictionary()
+)
 
 
 def save_storyboard(
     session: Session,
-    project_id: uuid.UUID,
+    project_id: uuid.UUID | str,
     storyboard: Storyboard | Mapping[str, Any] | str | bytes,
     *,
     schema: StoryboardSchema | None = None,
@@ -54,7 +106,7 @@ def save_storyboard(
     if pending is None:
         _write(session, [prepared])
     else:
-        pending[project_id] = prepared  # saved twice in one batch: the later one wins
+        pending[prepared.project_id] = prepared  # saved twice in one batch: the later one wins
     return prepared.model
 
 
@@ -82,30 +134,22 @@ def storyboard_batch(session: Session) -> Iterator[None]:
 
 
 def _write(session: Session, storyboards: list[Prepared]) -> None:
-    """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT."""
+    """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT.
+
+    The projects are locked before anything is decided (see :func:`_lock_and_update`), so
+    saves of one project serialise: the later one replaces the earlier one whole.
+    """
     session.flush()  # projects added but not yet flushed must be visible below
+    refuse_oversized(session, storyboards)
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
-        with session.begin_nested():
-            connection = session.connection()
-            # One query says which projects exist and which tables hold rows of theirs, so a
-            # first save (the common case) sends no DELETE at all.
-            holds = [
-                sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
-                for table in STORYBOARD_TABLES
-            ]
-            found = connection.execute(
-                sa.select(projects_table.c.id, *holds).where(projects_table.c.id.in_(project_ids))
-            ).all()
-            missing = set(project_ids) - {row.id for row in found}
-            if missing:
-                raise UnknownProjectError(
-                    f"No project with id {', '.join(map(str, sorted(missing)))}: nothing was saved"
-                )
-            _update_projects(connection, [prepared.project_values for prepared in storyboards])
+        connection = session.connection()
+        with _savepoint(connection):
+            stored = _lock_and_update(connection, storyboards)
             for table in STORYBOARD_TABLES:
-                if any(row._mapping[table.name] for row in found):
-                    connection.execute(sa.delete(table).where(table.c.project_id.in_(project_ids)))
+                holders = [pid for pid in project_ids if table.name in stored[pid]]
+                for chunk in _chunks(holders):
+                    connection.execute(_DELETES[table.name], {"project_ids": chunk})
             for table, rows in (
                 (scenes_table, [row for p in storyboards for row in p.scene_rows]),
                 (manifests_table, [row for p in storyboards for row in p.manifest_rows]),
@@ -115,56 +159,151 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
                     _insert_many(connection, table, rows)
     except IntegrityError as exc:
         raise explain_integrity_error(session, project_ids, exc) from exc
+    except OperationalError as exc:
+        raise explain_lost_race(session.get_bind().dialect.name, project_ids, exc) from exc
     _expire_projects(session, set(project_ids))
 
 
+@contextmanager
+def _savepoint(connection: sa.Connection) -> Iterator[None]:
+    """Run the block inside a SAVEPOINT: on an exception, undo the block's work only.
+
+    Sent as plain SQL: SQLAlchemy's ``begin_nested`` compiles a fresh SAVEPOINT and RELEASE
+    for every call, and for a single save that cost more than its SQL did. The store adds no
+    ORM objects, so the session has nothing to roll back with it.
+    """
+    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        yield
+    except BaseException:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        raise
+    connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+
+def _lock_and_update(
+    connection: sa.Connection, storyboards: list[Prepared]
+) -> dict[uuid.UUID, set[str]]:
+    """Lock the projects, set their columns, and say which tables hold rows of each.
+
+    Nothing is decided before the lock: a save that waited for another save of the same project
+    sees what that one committed, and deletes it.
+
+    - PostgreSQL, MariaDB/MySQL: ``SELECT ... FOR UPDATE`` on the project rows, in id order (two
+      batches lock shared projects in the same order). A locking read returns the latest
+      committed row even under MariaDB's REPEATABLE READ, whose plain reads may come from a
+      snapshot older than the lock: ``storyboard_kind``, read by the lock itself, names the
+      tables the last save wrote, and the existence checks add rows saved without a kind
+      (before vidpipe_0004). On PostgreSQL under REPEATABLE READ or SERIALIZABLE, a project
+      saved after the snapshot cannot be locked (serialization failure: see
+      :func:`explain_lost_race`).
+    - SQLite locks the whole database, and only a write can wait for that lock (a transaction
+      that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the UPDATE comes
+      first and takes it; the look-up after it sees the latest data.
+
+    A first save of a project (no rows anywhere) sends no DELETE: on MariaDB a DELETE of an empty
+    range takes gap locks, and concurrent first saves of different projects would deadlock in
+    them. (Replacing stored storyboards still can: see :func:`explain_lost_race`.)
+    """
+    project_ids = [prepared.project_id for prepared in storyboards]
+    values = [prepared.project_values for prepared in storyboards]
+    locking = connection.dialect.name != "sqlite"
+    if not locking:
+        _update_projects(connection, values)
+    stored: dict[uuid.UUID, set[str]] = {}
+    for chunk in _chunks(sorted(project_ids)):
+        query = _LOCK if locking else _LOOK_UP
+        for row in connection.execute(query, {"project_ids": chunk}):
+            tables = {table.name for table in STORYBOARD_TABLES if row._mapping[table.name]}
+            if locking:
+                tables |= _KIND_TABLES.get(row.storyboard_kind, set())
+            stored[row.id] = tables
+    missing = set(project_ids) - set(stored)
+    if missing:
+        raise UnknownProjectError(
+            f"No project with id {', '.join(map(str, sorted(missing)))}: nothing was saved"
+        )
+    if locking:
+        _update_projects(connection, values)
+    return stored
+
+
+def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        yield ids[start : start + _IDS_PER_STATEMENT]
+
+
 def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    names = list(rows[0])
-    statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
-    _executemany(connection, statement, {name: table.c[name] for name in names}, rows)
+    names = tuple(rows[0])
+
+    def build() -> tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]:
+        statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
+        return statement, {name: table.c[name] for name in names}
+
+    _executemany(connection, ("insert", table.name, *names), build, rows)
 
 
 def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    names = [name for name in rows[0] if name != "project_key"]
-    statement = (
-        sa.update(projects_table)
-        .where(projects_table.c.id == sa.bindparam("project_key"))
-        .values({name: sa.bindparam(name) for name in names})
-    )
-    columns = {
-        "project_key": projects_table.c.id,
-        **{name: projects_table.c[name] for name in names},
-        # Already JSON text (storable_json): bound as text, into the column's own SQL (with its
-        # ::JSONB cast on PostgreSQL), so the largest document is not serialised a second time.
-        "storyboard_raw": _RAW_JSON_TEXT,
-    }
-    _executemany(connection, statement, columns, rows)
+    names = tuple(name for name in rows[0] if name != "project_key")
+
+    def build() -> tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]:
+        statement = (
+            sa.update(projects_table)
+            .where(projects_table.c.id == sa.bindparam("project_key"))
+            .values({name: sa.bindparam(name) for name in names})
+        )
+        columns = {
+            "project_key": projects_table.c.id,
+            **{name: projects_table.c[name] for name in names},
+            # Already JSON text (storable_json): bound as text, into the column's own SQL (with
+            # its ::JSONB cast on PostgreSQL), so the largest document is not serialised twice.
+            "storyboard_raw": _RAW_JSON_TEXT,
+        }
+        return statement, columns
+
+    _executemany(connection, ("update", projects_table.name, *names), build, rows)
 
 
 def _executemany(
     connection: sa.Connection,
-    statement: sa.Insert | sa.Update,
-    columns: dict[str, sa.Column[Any]],
+    key: tuple[str, ...],
+    build: Callable[[], tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]],
     rows: list[dict[str, Any]],
 ) -> None:
     """One driver-level executemany, values converted by SQLAlchemy's own type processors.
 
     Core's per-row parameter handling cost more than the database's work for these rows; the
-    processors (UUID, JSON, booleans, per dialect) are looked up once per column instead.
+    statement is compiled, and its processors (UUID, JSON, booleans, per dialect) looked up, once
+    per dialect and column set (``build`` makes the statement and its columns on first use).
     """
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect)
-    names = list(compiled.positiontup or []) if compiled.positional else list(columns)
+    statement = _driver_statement(connection.dialect, key, build)
     # Column by column with map() and zip(): C loops, where row-by-row Python dominated.
     values = []
-    for name in names:
+    for name, process in zip(statement.names, statement.processors, strict=True):
         column = list(map(itemgetter(name), rows))
-        process = columns[name].type.dialect_impl(dialect).bind_processor(dialect)
         values.append(list(map(process, column)) if process else column)
     parameters: list[Any] = list(zip(*values, strict=True))
-    if not compiled.positional:
-        parameters = [dict(zip(names, row, strict=True)) for row in parameters]
-    connection.exec_driver_sql(compiled.string, parameters)
+    if not statement.positional:
+        parameters = [dict(zip(statement.names, row, strict=True)) for row in parameters]
+    connection.exec_driver_sql(statement.sql, parameters)
+
+
+def _driver_statement(
+    dialect: sa.Dialect,
+    key: tuple[str, ...],
+    build: Callable[[], tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]],
+) -> _DriverStatement:
+    cache = _COMPILED.setdefault(dialect, {})
+    if key not in cache:
+        statement, columns = build()
+        compiled = statement.compile(dialect=dialect)
+        names = list(compiled.positiontup or []) if compiled.positional else list(columns)
+        processors = [
+            columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ]
+        cache[key] = _DriverStatement(compiled.string, names, processors, compiled.positional)
+    return cache[key]
 
 
 def _expire_projects(session: Session, project_ids: set[uuid.UUID]) -> None:

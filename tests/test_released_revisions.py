@@ -1,0 +1,111 @@
+"""What a release promises about its revisions, checked the way Flyway's ``validate`` does.
+
+``migrations/released.sha256`` lists, in release order, the SHA-256 of every revision file that
+has been released (``sha256sum`` format, so ``cd migrations && sha256sum -c released.sha256``
+checks it by hand too). A database in the field was migrated by those exact files: editing one
+would leave databases that ran the old text and databases that ran the new one at the same
+revision id. A change is a new revision; releasing one appends its line to the list.
+
+The last revision in the list is the previous release: a database built at its head and holding
+rows in every table must upgrade to the new head with every row kept.
+"""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.cli import REPO_ROOT
+from tests.revisions import HEAD, SCRIPT
+from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, column_names, insert_rows, read_rows
+from vidpipe.db import current_revision, upgrade
+
+MIGRATIONS = REPO_ROOT / "migrations"
+CHECKSUMS = MIGRATIONS / "released.sha256"
+ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES
+
+
+def released_files(checksums: Path = CHECKSUMS) -> list[tuple[str, str]]:
+    """(sha256, path relative to migrations/) per released revision file, in release order."""
+    return [
+        (digest, name.lstrip("*"))
+        for digest, name in (line.split(maxsplit=1) for line in checksums.read_text().splitlines())
+    ]
+
+
+def changed_released_files(migrations: Path) -> list[str]:
+    """One complaint per released revision file under ``migrations`` that is not as released."""
+    complaints = []
+    for digest, name in released_files(migrations / CHECKSUMS.name):
+        path = migrations / name
+        if not path.is_file():
+            complaints.append(
+                f"migrations/{name} was released and is gone; restore it (databases in the "
+                "field are at its revision)"
+            )
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            complaints.append(
+                f"migrations/{name} changed after it was released (sha256 {digest} in "
+                f"migrations/{CHECKSUMS.name}); a released revision is never edited: restore "
+                "it (git checkout) and put the change in a new revision"
+            )
+    return complaints
+
+
+def previous_release() -> str:
+    """The revision id of the last file in the list: the head of the previous release."""
+    _, name = released_files()[-1]
+    by_path = {Path(script.path).resolve(): script.revision for script in SCRIPT.walk_revisions()}
+    return by_path[(MIGRATIONS / name).resolve()]
+
+
+def test_released_revision_files_are_unchanged() -> None:
+    complaints = changed_released_files(MIGRATIONS)
+    assert not complaints, "\n".join(complaints)
+
+
+def test_every_released_revision_is_listed_in_release_order() -> None:
+    """Released today: vidpipe_0001 to vidpipe_0004. A later release appends to the list."""
+    listed = [
+        next(s.revision for s in SCRIPT.walk_revisions() if Path(s.path).name == Path(name).name)
+        for _, name in released_files()
+    ]
+    assert listed[:4] == ["vidpipe_0001", "vidpipe_0002", "vidpipe_0003", "vidpipe_0004"]
+    history = [s.revision for s in reversed(list(SCRIPT.walk_revisions()))]
+    assert listed == history[: len(listed)]
+
+
+def test_an_edited_released_revision_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """The check above can fail: a copy of migrations/ with one byte changed in one file."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, copy)
+    _, edited = released_files()[1]
+    with (copy / edited).open("a") as file:
+        file.write("\n")
+    _, removed = released_files()[2]
+    (copy / removed).unlink()
+
+    complaints = changed_released_files(copy)
+
+    assert len(complaints) == 2
+    assert complaints[0].startswith(f"migrations/{edited} changed after it was released")
+    assert "never edited" in complaints[0] and "new revision" in complaints[0]
+    assert complaints[1].startswith(f"migrations/{removed} was released and is gone")
+
+
+def test_a_database_at_the_previous_release_upgrades_with_every_row_kept(
+    engine: sa.Engine,
+) -> None:
+    """Rows in every table at the previous release's head; after the upgrade to the new head
+    every one of them reads back the same in every column it had."""
+    upgrade(engine, previous_release())
+    insert_rows(engine, ALL_TABLES)
+    columns = column_names(engine, ALL_TABLES)
+    before = read_rows(engine, ALL_TABLES)
+    assert sum(len(rows) for rows in before.values()) == 12
+
+    upgrade(engine)
+
+    assert current_revision(engine) == HEAD
+    assert read_rows(engine, ALL_TABLES, columns) == before

@@ -1,0 +1,141 @@
+"""Sizes a storyboard's rows must keep on the database in use, checked before anything is sent.
+
+MariaDB and MySQL are the dialects whose limits a storyboard can reach:
+
+- a ``TEXT`` column holds at most 65,535 bytes: in strict mode a longer value raises a raw
+  ``DataError``, otherwise the server cuts it silently;
+- a statement larger than the server's ``max_allowed_packet`` makes it drop the connection,
+  and the caller's transaction (work done before the save included) is lost with it.
+
+PostgreSQL (1 GB a value) and SQLite (1e9 bytes a value) have no limit a storyboard reaches
+before it exhausts memory, so nothing is checked there.
+
+A statement's size is counted as PyMySQL and aiomysql send it: each value as an escaped
+literal, JSON values as the dialect's serialiser writes them. Those drivers send an
+executemany INSERT in statements of about 1 MB plus at most one row, so a row that fits in
+the packet fits in its statement as long as ``max_allowed_packet`` is 1 MB or more (MariaDB's
+default is 16 MB, MySQL's 64 MB).
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from vidpipe.db.errors import StoryboardError
+from vidpipe.db.store.rows import (
+    Prepared,
+    audio_table,
+    manifests_table,
+    projects_table,
+    scenes_table,
+)
+
+__all__ = ["TEXT_COLUMN_BYTES", "refuse_oversized"]
+
+#: The capacity of a MariaDB/MySQL ``TEXT`` column (what an unsized ``sa.Text`` becomes there).
+TEXT_COLUMN_BYTES = 2**16 - 1
+
+#: Room left in a packet for the statement's SQL and the protocol's framing.
+STATEMENT_MARGIN = 16 * 1024
+
+#: A storyboard's JSON text of n characters gives no row larger than this many times n bytes
+#: (an astral character is 4 bytes in the JSON text but "\\ud83d\\ude00" escaped again as a
+#: literal in a JSON column; the projects row holds the text and parts of it as JSON), so a
+#: storyboard under max_allowed_packet / this factor needs no row-by-row count.
+ROW_BYTES_PER_JSON_CHARACTER = 20
+
+#: What PyMySQL's escape_string doubles (a backslash is prefixed to each).
+_ESCAPED = str.maketrans({c: "xx" for c in "\\\0\n\r\032\"'"})
+
+_PACKET_KEY = "vidpipe.max_allowed_packet"
+
+
+def refuse_oversized(session: Session, storyboards: list[Prepared]) -> None:
+    """Raise :class:`StoryboardError` naming the project, field and size that would not fit.
+
+    Called with the rows about to be written, before any of them is sent.
+    """
+    connection = session.connection()
+    check = _CHECKS.get(connection.dialect.name)
+    if check is not None:
+        check(connection, storyboards)
+
+
+def _check_mysql(connection: sa.Connection, storyboards: list[Prepared]) -> None:
+    for prepared in storyboards:
+        for position, row in enumerate(prepared.scene_rows):
+            for name, value in row.items():
+                _check_text(prepared, position, row["scene_index"], name, value)
+    packet = _max_allowed_packet(connection)
+    room = packet - STATEMENT_MARGIN
+    for prepared in storyboards:
+        raw_json: str = prepared.project_values["storyboard_raw"]
+        if len(raw_json) * ROW_BYTES_PER_JSON_CHARACTER <= room:
+            continue
+        for table, rows in _rows_of(prepared):
+            for row in rows:
+                size = _literal_bytes(connection.dialect, table, row)
+                if size > room:
+                    raise StoryboardError(
+                        f"Project {prepared.project_id}'s storyboard needs a statement of about "
+                        f"{size:,} bytes ({size / 2**20:.1f} MiB, a {table.name} row), more "
+                        f"than the server's max_allowed_packet of {packet:,} bytes allows: "
+                        "raise max_allowed_packet on the server, or shorten the storyboard; "
+                        "nothing was saved"
+                    )
+
+
+def _check_text(prepared: Prepared, position: int, index: int, name: str, value: Any) -> None:
+    column_type = scenes_table.c[name].type
+    if not isinstance(value, str) or not _is_text(column_type):
+        return
+    if len(value) * 4 <= TEXT_COLUMN_BYTES:  # UTF-8 takes at most 4 bytes a character
+        return
+    size = len(value.encode("utf-8"))
+    if size > TEXT_COLUMN_BYTES:
+        raise StoryboardError(
+            f"Project {prepared.project_id}: scenes[{position}] (scene_index {index}).{name}: "
+            f"{size:,} bytes of UTF-8, more than the {TEXT_COLUMN_BYTES:,} a MariaDB/MySQL "
+            "TEXT column holds; nothing was saved"
+        )
+
+
+def _is_text(column_type: sa.types.TypeEngine[Any]) -> bool:
+    return isinstance(column_type, sa.Text) and column_type.length is None
+
+
+def _max_allowed_packet(connection: sa.Connection) -> int:
+    """The session's max_allowed_packet, read once per DBAPI connection (it is fixed there)."""
+    info = connection.info
+    if _PACKET_KEY not in info:
+        packet = connection.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one()
+        info[_PACKET_KEY] = int(packet)
+    packet_size: int = info[_PACKET_KEY]
+    return packet_size
+
+
+def _rows_of(prepared: Prepared) -> Iterable[tuple[sa.Table, list[dict[str, Any]]]]:
+    yield projects_table, [prepared.project_values]
+    yield scenes_table, prepared.scene_rows
+    yield manifests_table, prepared.manifest_rows
+    yield audio_table, prepared.audio_rows
+
+
+def _literal_bytes(dialect: sa.Dialect, table: sa.Table, row: Mapping[str, Any]) -> int:
+    total = 0
+    for name, value in row.items():
+        column = projects_table.c.id if name == "project_key" else table.c[name]
+        if not isinstance(value, str):  # storyboard_raw arrives as JSON text already
+            process = column.type.dialect_impl(dialect).bind_processor(dialect)
+            value = process(value) if process else value
+        text = value if isinstance(value, str) else str(value)
+        total += len(text.translate(_ESCAPED).encode("utf-8")) + len(name) + 8
+    return total
+
+
+_CHECKS: dict[str, Callable[[sa.Connection, list[Prepared]], None]] = {
+    "mysql": _check_mysql,
+    "mariadb": _check_mysql,
+}

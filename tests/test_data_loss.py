@@ -40,7 +40,14 @@ def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine
     with pytest.raises(DataLossRefused) as refused:
         downgrade(engine, "vidpipe_0001")
 
-    assert refused.value.drops == {"scene_manifests": 2, "scene_audio_manifests": 1}
+    assert refused.value.drops == {
+        "scene_manifests": 2,
+        "scene_audio_manifests": 1,
+        # vidpipe_0006's NOT NULL columns hold their defaults in every row: values too.
+        "projects.quality_mode": 2,
+        "projects.candidate_count": 2,
+        "assets.is_inherited": 1,
+    }
     assert refused.value.destination == "vidpipe_0001"
     message = str(refused.value)
     assert "scene_manifests (2 rows)" in message
@@ -61,7 +68,12 @@ def test_every_table_is_checked_before_any_is_dropped(engine: sa.Engine) -> None
     with pytest.raises(DataLossRefused, match=r"projects \(2 rows\)") as refused:
         downgrade(engine, "base")
 
-    assert refused.value.drops == {"projects": 2, "manifests": 1}
+    assert refused.value.drops == {
+        "projects": 2,
+        "manifests": 1,
+        "projects.quality_mode": 2,  # vidpipe_0006's, with their defaults
+        "projects.candidate_count": 2,
+    }
     assert snapshot(engine) == before
     assert current_revision(engine) == HEAD
 
@@ -179,7 +191,11 @@ def test_a_row_committed_while_the_downgrade_runs_is_counted(
             made.dispose()
 
     assert isinstance(refused, DataLossRefused), refused
-    assert refused.drops == {"scene_manifests": 1}
+    assert refused.drops == {
+        "scene_manifests": 1,
+        "projects.quality_mode": 2,  # vidpipe_0006's, with their defaults
+        "projects.candidate_count": 2,
+    }
     assert current_revision(engine) == HEAD
     assert read_rows(engine, ("scene_manifests",))["scene_manifests"] == [
         expected_rows(engine, ("scene_manifests",))["scene_manifests"][0]

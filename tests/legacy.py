@@ -382,7 +382,9 @@ ROWS: dict[str, dict[str, object]] = {
 
 
 #: The histories a file in the field can have had.
-VARIANTS = ("create_all", "lacking_columns", "altered", "oldest", "with_manifests")
+#: ``before_alters``: a file from before the ALTER list existed, never started by a version that
+#: ran it: it lacks every ALTER-added column (some of them foreign keys) altogether.
+VARIANTS = ("create_all", "lacking_columns", "altered", "oldest", "with_manifests", "before_alters")
 
 #: How ``create_all`` spelled the SQLite types on the other dialects (SQLAlchemy's Uuid, JSON,
 #: DateTime and LargeBinary there).
@@ -403,7 +405,7 @@ def _tables(variant: str) -> dict[str, tuple[list[str], list[str], list[str]]]:
         tables |= MANIFEST_TABLES
     late = set(LATE_PROJECT_COLUMNS) if variant in ("lacking_columns", "oldest") else set()
     altered = set()
-    if variant in ("altered", "oldest"):
+    if variant in ("altered", "oldest", "before_alters"):
         altered = {(t, _name(c)) for t, cs in ALTERED_COLUMNS.items() for c in cs}
     result = {}
     for table, (columns, constraints, indexes) in tables.items():

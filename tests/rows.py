@@ -23,6 +23,15 @@ BASELINE_TABLES = (
     "video_clips",
 )
 MANIFEST_TABLES = ("scene_manifests", "scene_audio_manifests")
+#: The tables of the backend's later versions (vidpipe_0006), parents first.
+UPSTREAM_TABLES = (
+    "asset_clean_references",
+    "asset_appearances",
+    "generation_candidates",
+    "users",
+    "user_settings",
+    "project_checkpoints",
+)
 
 MANIFEST_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
 PROJECT_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
@@ -86,6 +95,34 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         {"project_id": PROJECT_ID, "scene_index": 0, "dialogue_json": [{"line": "hi"}],
          "has_dialogue": True, "has_music": False, "created_at": WHEN},
     ],
+    "asset_clean_references": [
+        {"id": uuid.UUID(int=0x1A), "asset_id": uuid.UUID(int=0xA1), "tier": "tier3_gemini",
+         "clean_image_url": "/r/a1.png", "face_similarity_score": 0.93, "is_primary": True,
+         "generation_cost": 0.04, "created_at": WHEN},
+    ],
+    "asset_appearances": [
+        {"id": uuid.UUID(int=0x2B), "asset_id": uuid.UUID(int=0xA1), "project_id": PROJECT_ID,
+         "scene_index": 0, "frame_index": 2, "timestamp_sec": 0.75, "bbox": [1, 2, 3, 4],
+         "confidence": 0.8, "source": "face_match", "created_at": WHEN},
+    ],
+    "generation_candidates": [
+        {"id": uuid.UUID(int=0x3C), "project_id": PROJECT_ID, "scene_index": 0,
+         "candidate_number": 1, "composite_score": 7.5, "scoring_details": {"visual": 8},
+         "is_selected": True, "selected_by": "user", "generation_cost": 0.5,
+         "scoring_cost": 0.01, "created_at": WHEN},
+    ],
+    "users": [
+        {"id": uuid.UUID(int=1), "name": "default", "created_at": WHEN, "updated_at": WHEN},
+    ],
+    "user_settings": [
+        {"id": uuid.UUID(int=0x4D), "user_id": uuid.UUID(int=1), "enabled_text_models": ["a"],
+         "vertex_api_key": "not-a-real-key", "ollama_use_cloud": True,
+         "ollama_models": ["llava"], "created_at": WHEN, "updated_at": WHEN},
+    ],
+    "project_checkpoints": [
+        {"id": uuid.UUID(int=0x5E), "project_id": PROJECT_ID, "sha": "b" * 40,
+         "snapshot_data": {"scenes": []}, "message": "first cut", "created_at": WHEN},
+    ],
 }  # fmt: skip
 
 
@@ -93,8 +130,11 @@ def insert_rows(bind: sa.Engine, tables: tuple[str, ...]) -> None:
     """Insert :data:`ROWS` into ``tables`` (parents first), in one transaction."""
     with bind.begin() as connection:
         for name in tables:
-            for row in ROWS[name]:  # one by one: the rows do not all name the same columns
-                connection.execute(Base.metadata.tables[name].insert(), row)
+            # Only the columns the database has now (the models' defaults of later columns
+            # would be sent too), one by one: the rows do not all name the same columns.
+            table = sa.Table(name, sa.MetaData(), *_detached_present_columns(connection, name))
+            for row in ROWS[name]:
+                connection.execute(table.insert(), row)
 
 
 def read_rows(
@@ -144,6 +184,13 @@ def column_names(bind: sa.Engine, tables: tuple[str, ...]) -> dict[str, list[str
 def _present_columns(connection: sa.Connection, name: str) -> list[sa.Column]:
     present = {column["name"] for column in sa.inspect(connection).get_columns(name)}
     return [column for column in Base.metadata.tables[name].columns if column.name in present]
+
+
+def _detached_present_columns(connection: sa.Connection, name: str) -> list[sa.Column]:
+    return [
+        sa.Column(c.name, c.type, primary_key=c.primary_key, default=c.default)
+        for c in _present_columns(connection, name)
+    ]
 
 
 def _value(column: sa.Column, row: dict[str, Any]) -> Any:

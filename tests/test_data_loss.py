@@ -40,7 +40,14 @@ def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine
     with pytest.raises(DataLossRefused) as refused:
         downgrade(engine, "vidpipe_0001")
 
-    assert refused.value.drops == {"scene_manifests": 2, "scene_audio_manifests": 1}
+    assert refused.value.drops == {
+        "scene_manifests": 2,
+        "scene_audio_manifests": 1,
+        # vidpipe_0006's NOT NULL columns hold their defaults in every row: values too.
+        "projects.quality_mode": 2,
+        "projects.candidate_count": 2,
+        "assets.is_inherited": 1,
+    }
     assert refused.value.destination == "vidpipe_0001"
     message = str(refused.value)
     assert "scene_manifests (2 rows)" in message
@@ -61,7 +68,12 @@ def test_every_table_is_checked_before_any_is_dropped(engine: sa.Engine) -> None
     with pytest.raises(DataLossRefused, match=r"projects \(2 rows\)") as refused:
         downgrade(engine, "base")
 
-    assert refused.value.drops == {"projects": 2, "manifests": 1}
+    assert refused.value.drops == {
+        "projects": 2,
+        "manifests": 1,
+        "projects.quality_mode": 2,  # vidpipe_0006's, with their defaults
+        "projects.candidate_count": 2,
+    }
     assert snapshot(engine) == before
     assert current_revision(engine) == HEAD
 
@@ -125,9 +137,19 @@ def test_offline_downgrade_script_says_what_it_drops(database_url: sa.URL, tmp_p
     assert result.returncode == 0, result.stderr
     script = result.stdout
     notice = (
-        "-- vidpipe: WARNING, this downgrade drops table scene_audio_manifests, "
-        "table scene_manifests, column projects.characters, column projects.storyboard_kind, "
-        "column scenes.key_details and every row in them."
+        "-- vidpipe: WARNING, this downgrade drops table project_checkpoints, table user_settings, "
+        "table users, table generation_candidates, table asset_appearances, "
+        "table asset_clean_references, table scene_audio_manifests, table scene_manifests, "
+        "column manifests.source_video_path, column manifests.source_video_duration, "
+        "column projects.quality_mode, column projects.candidate_count, "
+        "column projects.vision_model, column projects.deleted_at, column projects.title, "
+        "column projects.run_through, column projects.head_sha, "
+        "column assets.inherited_from_asset, column assets.inherited_from_project, "
+        "column assets.clip_embedding, column assets.is_inherited, column video_clips.prompt_used, "
+        "column scene_manifests.selected_reference_tags, column scene_manifests.cv_analysis_json, "
+        "column scene_manifests.continuity_score, column scene_manifests.rewritten_keyframe_prompt, "
+        "column scene_manifests.rewritten_video_prompt, column projects.characters, "
+        "column projects.storyboard_kind, column scenes.key_details and every row in them."
     )
     assert notice in script
     assert script.index(notice) < script.index("DROP TABLE")
@@ -169,7 +191,11 @@ def test_a_row_committed_while_the_downgrade_runs_is_counted(
             made.dispose()
 
     assert isinstance(refused, DataLossRefused), refused
-    assert refused.drops == {"scene_manifests": 1}
+    assert refused.drops == {
+        "scene_manifests": 1,
+        "projects.quality_mode": 2,  # vidpipe_0006's, with their defaults
+        "projects.candidate_count": 2,
+    }
     assert current_revision(engine) == HEAD
     assert read_rows(engine, ("scene_manifests",))["scene_manifests"] == [
         expected_rows(engine, ("scene_manifests",))["scene_manifests"][0]

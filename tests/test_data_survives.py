@@ -4,11 +4,19 @@ the baseline (allowed) and up again. Every row a revision keeps is unchanged, co
 import sqlalchemy as sa
 
 from tests.revisions import HEAD
-from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, expected_rows, insert_rows, read_rows
+from tests.rows import (
+    BASELINE_TABLES,
+    MANIFEST_TABLES,
+    UPSTREAM_TABLES,
+    expected_rows,
+    insert_rows,
+    read_rows,
+)
 from vidpipe.db import current_revision, downgrade, upgrade
 from vidpipe.db.models import Base
 
-ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES
+ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES + UPSTREAM_TABLES
+LATER_TABLES = MANIFEST_TABLES + UPSTREAM_TABLES
 
 
 def test_rows_written_are_the_rows_read(engine: sa.Engine) -> None:
@@ -16,11 +24,11 @@ def test_rows_written_are_the_rows_read(engine: sa.Engine) -> None:
     upgrade(engine)
     insert_rows(engine, ALL_TABLES)
     assert read_rows(engine, ALL_TABLES) == expected_rows(engine, ALL_TABLES)
-    assert sum(len(rows) for rows in read_rows(engine, ALL_TABLES).values()) == 12
+    assert sum(len(rows) for rows in read_rows(engine, ALL_TABLES).values()) == 18
 
 
 def test_rows_in_every_table_survive_adoption_from_base(engine: sa.Engine) -> None:
-    """A database built by create_all (no version table: base) with rows in all ten tables."""
+    """A database built by create_all (no version table: base) with rows in every table."""
     Base.metadata.create_all(engine)
     insert_rows(engine, ALL_TABLES)
     upgrade(engine)
@@ -34,12 +42,12 @@ def test_rows_survive_up_down_and_up_again(engine: sa.Engine) -> None:
     upgrade(engine)
     assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
 
-    insert_rows(engine, MANIFEST_TABLES)
+    insert_rows(engine, LATER_TABLES)
     downgrade(engine, "vidpipe_0001", allow_data_loss=True)
     assert current_revision(engine) == "vidpipe_0001"
-    assert not set(MANIFEST_TABLES) & set(sa.inspect(engine).get_table_names())
+    assert not set(LATER_TABLES) & set(sa.inspect(engine).get_table_names())
     assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
 
     upgrade(engine)
     assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
-    assert read_rows(engine, MANIFEST_TABLES) == {name: [] for name in MANIFEST_TABLES}
+    assert read_rows(engine, LATER_TABLES) == {name: [] for name in LATER_TABLES}

@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 from tests.cli import REPO_ROOT, alembic
 from tests.databases import as_async, dialect_params, fresh_database
 from tests.revisions import HEAD
-from tests.rows import BASELINE_TABLES, MANIFEST_TABLES
+from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, UPSTREAM_TABLES
 from tests.schema_snapshot import snapshot
 from vidpipe.db import (
     VERSION_TABLE,
@@ -29,7 +29,7 @@ from vidpipe.db import (
 )
 from vidpipe.db.migrate import alembic_config
 
-TABLES = set(BASELINE_TABLES + MANIFEST_TABLES)
+TABLES = set(BASELINE_TABLES + MANIFEST_TABLES + UPSTREAM_TABLES)
 
 
 def url_text(url: sa.URL) -> str:
@@ -290,7 +290,7 @@ def test_sqlite_foreign_key_check_runs_only_after_row_changes(
 
     sa.event.listen(engine, "before_cursor_execute", record)
     upgrade(engine, "vidpipe_0001")
-    upgrade(engine)
+    upgrade(engine, "vidpipe_0005")  # additive; vidpipe_0006 rebuilds tables on SQLite
     assert checks == []
 
     config = alembic_config()

@@ -32,7 +32,8 @@ def test_the_seed_plans_model_verify_command_prints_its_done_lines() -> None:
     assert output.splitlines() == [
         "SceneManifest columns: ['project_id', 'scene_index', 'manifest_json', "
         "'composition_shot_type', 'composition_camera_movement', 'asset_tags', 'new_asset_count', "
-        "'created_at']",
+        "'created_at', 'selected_reference_tags', 'cv_analysis_json', 'continuity_score', "
+        "'rewritten_keyframe_prompt', 'rewritten_video_prompt']",  # the seed's, then 0006's
         "SceneAudioManifest columns: ['project_id', 'scene_index', 'dialogue_json', 'sfx_json', "
         "'ambient_json', 'music_json', 'audio_continuity_json', 'speaker_tags', 'has_dialogue', "
         "'has_music', 'created_at']",

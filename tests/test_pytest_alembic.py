@@ -102,4 +102,4 @@ def test_all_models_register_on_metadata(
     full_tables = set(importlib.import_module("vidpipe.db.models").Base.metadata.tables)
 
     assert bare_tables == full_tables
-    assert len(full_tables) == 10
+    assert len(full_tables) == 16  # ten of the seed plan, six of the latest backend

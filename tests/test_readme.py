@@ -14,13 +14,17 @@ README = (REPO_ROOT / "README.md").read_text()
 
 
 def mermaid_diagram() -> str:
-    (block,) = re.findall(r"```mermaid\n(erDiagram\n.*?)```", README, flags=re.S)
-    return block
+    """Every ER diagram of the README (one per area), as one text."""
+    blocks = re.findall(r"```mermaid\n(erDiagram\n.*?)```", README, flags=re.S)
+    assert blocks
+    return "".join(blocks)
 
 
 def diagram_tables() -> dict[str, dict[str, set[str]]]:
     """table -> column -> set of key marks (PK, FK)."""
     tables: dict[str, dict[str, set[str]]] = {}
+    drawn = re.findall(r"^\s*(\w+) \{\n", mermaid_diagram(), flags=re.M)
+    assert len(drawn) == len(set(drawn)), "a table is drawn in more than one diagram"
     for name, body in re.findall(
         r"^\s*(\w+) \{\n(.*?)^\s*\}", mermaid_diagram(), flags=re.S | re.M
     ):

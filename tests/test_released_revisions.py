@@ -1,13 +1,15 @@
 """What a release promises about its revisions, checked the way Flyway's ``validate`` does.
 
-``migrations/released.sha256`` lists, in release order, the SHA-256 of every revision file that
-has been released (``sha256sum`` format, so ``cd migrations && sha256sum -c released.sha256``
-checks it by hand too). A database in the field was migrated by those exact files: editing one
-would leave databases that ran the old text and databases that ran the new one at the same
-revision id. A change is a new revision; releasing one appends its line to the list.
+``migrations/released/<version>.sha256`` lists, in order, the SHA-256 of every revision file
+that release shipped (``sha256sum`` format, paths relative to ``migrations/``, so
+``cd migrations && sha256sum -c released/*.sha256`` checks them by hand too). A database in the
+field was migrated by those exact files: editing one would leave databases that ran the old
+text and databases that ran the new one at the same revision id. A change is a new revision;
+releasing revisions adds a file for that release.
 
-The last revision in the list is the previous release: a database built at its head and holding
-rows in every table must upgrade to the new head with every row kept.
+The previous release is the newest one whose last revision is not the code's head (right after
+a release, the one before it): a database built at its head and holding rows in every table
+must upgrade to the new head with every row kept.
 """
 
 import hashlib
@@ -22,42 +24,58 @@ from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, column_names, insert_ro
 from vidpipe.db import current_revision, upgrade
 
 MIGRATIONS = REPO_ROOT / "migrations"
-CHECKSUMS = MIGRATIONS / "released.sha256"
+RELEASES = "released"
 ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES
 
 
-def released_files(checksums: Path = CHECKSUMS) -> list[tuple[str, str]]:
+def releases(migrations: Path = MIGRATIONS) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(version, [(sha256, path relative to migrations/), ...]) per release, oldest first."""
+    found = []
+    for listing in (migrations / RELEASES).glob("*.sha256"):
+        version = listing.name.removesuffix(".sha256")
+        files = [
+            (digest, name.lstrip("*"))
+            for digest, name in (line.split(maxsplit=1) for line in listing.read_text().splitlines())
+        ]
+        found.append((version, files))
+    return sorted(found, key=lambda release: tuple(map(int, release[0].split("."))))
+
+
+def released_files(migrations: Path = MIGRATIONS) -> list[tuple[str, str]]:
     """(sha256, path relative to migrations/) per released revision file, in release order."""
-    return [
-        (digest, name.lstrip("*"))
-        for digest, name in (line.split(maxsplit=1) for line in checksums.read_text().splitlines())
-    ]
+    return [file for _, files in releases(migrations) for file in files]
 
 
 def changed_released_files(migrations: Path) -> list[str]:
     """One complaint per released revision file under ``migrations`` that is not as released."""
     complaints = []
-    for digest, name in released_files(migrations / CHECKSUMS.name):
-        path = migrations / name
-        if not path.is_file():
-            complaints.append(
-                f"migrations/{name} was released and is gone; restore it (databases in the "
-                "field are at its revision)"
-            )
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            complaints.append(
-                f"migrations/{name} changed after it was released (sha256 {digest} in "
-                f"migrations/{CHECKSUMS.name}); a released revision is never edited: restore "
-                "it (git checkout) and put the change in a new revision"
-            )
+    for version, files in releases(migrations):
+        for digest, name in files:
+            path = migrations / name
+            if not path.is_file():
+                complaints.append(
+                    f"migrations/{name} was released in {version} and is gone; restore it "
+                    "(databases in the field are at its revision)"
+                )
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                complaints.append(
+                    f"migrations/{name} changed after it was released in {version} (sha256 "
+                    f"{digest} in migrations/{RELEASES}/{version}.sha256); a released revision "
+                    "is never edited: restore it (git checkout) and put the change in a new "
+                    "revision"
+                )
     return complaints
 
 
-def previous_release() -> str:
-    """The revision id of the last file in the list: the head of the previous release."""
-    _, name = released_files()[-1]
+def _revision_of(name: str) -> str:
     by_path = {Path(script.path).resolve(): script.revision for script in SCRIPT.walk_revisions()}
     return by_path[(MIGRATIONS / name).resolve()]
+
+
+def previous_release() -> str:
+    """The head of the newest release that is not the code's head."""
+    heads = [_revision_of(files[-1][1]) for _, files in releases()]
+    return [head for head in heads if head != HEAD][-1]
 
 
 def test_released_revision_files_are_unchanged() -> None:
@@ -66,7 +84,7 @@ def test_released_revision_files_are_unchanged() -> None:
 
 
 def test_every_released_revision_is_listed_in_release_order() -> None:
-    """Released today: vidpipe_0001 to vidpipe_0004. A later release appends to the list."""
+    """0.1.0 shipped vidpipe_0001 to vidpipe_0004; each later release adds a file."""
     listed = [
         next(s.revision for s in SCRIPT.walk_revisions() if Path(s.path).name == Path(name).name)
         for _, name in released_files()
@@ -91,7 +109,7 @@ def test_an_edited_released_revision_is_named_with_what_to_do(tmp_path: Path) ->
     assert len(complaints) == 2
     assert complaints[0].startswith(f"migrations/{edited} changed after it was released")
     assert "never edited" in complaints[0] and "new revision" in complaints[0]
-    assert complaints[1].startswith(f"migrations/{removed} was released and is gone")
+    assert complaints[1].startswith(f"migrations/{removed} was released in 0.1.0 and is gone")
 
 
 def test_a_database_at_the_previous_release_upgrades_with_every_row_kept(

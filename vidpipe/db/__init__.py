@@ -16,6 +16,7 @@ from vidpipe.db.errors import (
     MigrationLockTimeout,
     MigrationSettingError,
     NotAVidpipeDatabase,
+    UnconvertibleValue,
     VidpipeDatabaseError,
 )
 from vidpipe.db.migrate import current_revision, downgrade, upgrade, upgrade_async
@@ -33,6 +34,7 @@ __all__ = [
     "MigrationLockTimeout",
     "MigrationSettingError",
     "NotAVidpipeDatabase",
+    "UnconvertibleValue",
     "VidpipeDatabaseError",
     "create_async_engine",
     "create_engine",

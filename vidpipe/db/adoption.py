@@ -11,7 +11,11 @@ Anything else with vidpipe's table names is not a vidpipe table: it is refused, 
 because on MariaDB a DDL statement commits itself and could not be taken back.
 """
 
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,12 +23,18 @@ from alembic import op
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from vidpipe.db.errors import NotAVidpipeDatabase
+from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase, UnconvertibleValue
 from vidpipe.db.models import Base
+
+__all__ = ["literal_default", "normalise_columns", "refuse_foreign_tables"]
+
+_log = logging.getLogger(__name__)
 
 #: For each kind of column vidpipe declares, the reflected types an older vidpipe may have left
 #: there. The first kind the declared type is an instance of decides.
-_COMPATIBLE: tuple[tuple[type[sa.types.TypeEngine], tuple[type[sa.types.TypeEngine], ...]], ...] = (
+_COMPATIBLE: tuple[
+    tuple[type[sa.types.TypeEngine[Any]], tuple[type[sa.types.TypeEngine[Any]], ...]], ...
+] = (
     (sa.Boolean, (sa.Boolean, sa.Integer)),  # INTEGER DEFAULT 0, TINYINT(1)
     (sa.Uuid, (sa.Uuid, sa.String)),  # CHAR(32) or TEXT hex on SQLite
     (sa.JSON, (sa.JSON, sa.String)),  # TEXT on SQLite; MariaDB reflects JSON as LONGTEXT
@@ -37,35 +47,51 @@ _COMPATIBLE: tuple[tuple[type[sa.types.TypeEngine], tuple[type[sa.types.TypeEngi
 
 
 def refuse_foreign_tables(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
-    """Raise :class:`NotAVidpipeDatabase` if any existing table of ``tables`` is not ours.
+    """Raise if any existing table of ``tables`` is not one this vidpipe can adopt.
 
     Ours means: every column it has is one vidpipe declares, with a type an older vidpipe
     could have given it, and every column it lacks can be added (nullable or with a default).
+    Tables that fit except for columns this version never declared were written by a newer
+    vidpipe backend (:class:`DatabaseAheadError`); anything else is somebody else's
+    (:class:`NotAVidpipeDatabase`). Only names and types are read, never a row.
     """
     inspector = sa.inspect(connection)
-    problems = [
-        problem
+    found = [
+        (table.name, _problems(table, inspector.get_columns(table.name)))
         for table in tables
         if inspector.has_table(table.name)
-        for problem in _problems(table, inspector.get_columns(table.name))
     ]  # every table is looked at, so the message lists all there is to fix at once
-    if problems:
-        raise NotAVidpipeDatabase(
-            f"{_where(connection)} holds tables with vidpipe's names that vidpipe did not "
-            f"create: {', '.join(problems)}. Nothing was changed. Point vidpipe at a database "
-            "(or schema) of its own, or rename those tables if they belong to something else."
+    problems = [(name, problem) for name, problem in found if problem.any]
+    if not problems:
+        return
+    if all(problem.only_unknown_columns for _name, problem in problems):
+        unknown = "; ".join(f"{name} ({', '.join(p.strangers)})" for name, p in problems)
+        raise DatabaseAheadError(
+            f"{_where(connection)} was written by a newer version of vidpipe than this package "
+            f"knows: its tables have columns this version never declared: {unknown}. Nothing "
+            "was changed. Upgrade vidpipe-data to a release that knows them."
         )
+    described = ", ".join(f"{name} ({problem.describe()})" for name, problem in problems)
+    raise NotAVidpipeDatabase(
+        f"{_where(connection)} holds tables with vidpipe's names that vidpipe did not "
+        f"create: {described}. Nothing was changed. Point vidpipe at a database "
+        "(or schema) of its own, or rename those tables if they belong to something else."
+    )
 
 
 def normalise_columns(table: sa.Table) -> None:
-    """Give the columns of existing ``table`` the types and NOT NULLs the revision declares.
+    """Give the columns of existing ``table`` what the revision declares for them.
 
-    Only the differences Alembic's comparison reports are touched; on SQLite they are applied
-    in one batch (move and copy), which keeps every stored value as it is.
+    That is their types and NOT NULLs, the literal SQL defaults the revision declares (never
+    removing one it does not) and the foreign keys of its columns (an ``ADD COLUMN`` that
+    predates them left some out). Only the differences Alembic's comparison reports are
+    touched; on SQLite they are applied in one batch (move and copy), which keeps every stored
+    value as it is.
     """
-    changes = _column_changes(table)
-    if not changes:
+    changes, foreign_keys = _differences(table)
+    if not changes and not foreign_keys:
         return
+    started = time.monotonic()
     bind = op.get_bind()
     for name, change in changes.items():
         if change.get("nullable") is False:
@@ -74,83 +100,214 @@ def normalise_columns(table: sa.Table) -> None:
         with op.batch_alter_table(table.name) as batch:
             for name, change in changes.items():
                 batch.alter_column(name, **change)
-        return
-    for name, change in changes.items():
-        if "type_" in change and bind.dialect.name == "postgresql":
-            # Reinterpret the stored text (json, text) as the new type instead of refusing.
-            quoted = bind.dialect.identifier_preparer.quote(name)
-            spelled = table.c[name].type.compile(dialect=bind.dialect)
-            change["postgresql_using"] = f"{quoted}::{spelled}"
-        op.alter_column(table.name, name, **change)
+            for fk in foreign_keys:
+                batch.create_foreign_key(_name(fk), fk.referred_table.name, *_fk_columns(fk))
+    else:
+        if bind.dialect.name == "postgresql":
+            for name, change in changes.items():
+                if isinstance(change.get("type_"), sa.JSON):  # JSONB here: JSONDocument
+                    _refuse_nul_escapes(table, name)
+        for name, change in changes.items():
+            if "type_" in change and bind.dialect.name == "postgresql":
+                # Reinterpret the stored text (json, text) as the new type instead of refusing.
+                quoted = bind.dialect.identifier_preparer.quote(name)
+                spelled = table.c[name].type.compile(dialect=bind.dialect)
+                change["postgresql_using"] = f"{quoted}::{spelled}"
+            op.alter_column(table.name, name, **change)
+        for fk in foreign_keys:
+            op.create_foreign_key(
+                _name(fk), table.name, fk.referred_table.name, *_fk_columns(fk)
+            )
+    _log.info(
+        "normalised %s (%s%s): %d rows in %.2f s",
+        table.name,
+        ", ".join(changes),
+        "".join(f", foreign key on {', '.join(_fk_columns(fk)[0])}" for fk in foreign_keys),
+        _row_count(table.name),
+        time.monotonic() - started,
+    )
 
 
-def _problems(table: sa.Table, reflected: list[Any]) -> list[str]:
+@dataclass(frozen=True)
+class _Problems:
+    """What keeps one existing table from being adopted."""
+
+    strangers: list[str]
+    mismatched: list[str]
+    lacking: list[str]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.strangers or self.mismatched or self.lacking)
+
+    @property
+    def only_unknown_columns(self) -> bool:
+        return bool(self.strangers) and not (self.mismatched or self.lacking)
+
+    def describe(self) -> str:
+        strangers = ", ".join(self.strangers)
+        parts = [f"columns vidpipe never had ({strangers})"] if strangers else []
+        parts += self.mismatched
+        parts += [f"no {', '.join(self.lacking)}"] if self.lacking else []
+        return "; ".join(parts)
+
+
+def _problems(table: sa.Table, reflected: list[Any]) -> _Problems:
     found = {column["name"]: column["type"] for column in reflected}
-    problems = []
     # A revision's frozen table lacks the columns later revisions add; the models have them.
     head = Base.metadata.tables.get(table.name)
     known = set(table.columns.keys()) | (set(head.columns.keys()) if head is not None else set())
-    strangers = sorted(set(found) - known)
-    if strangers:
-        problems.append(f"columns vidpipe never had ({', '.join(strangers)})")
-    problems += [
-        f"{column.name} is {found[column.name]}, not {type(column.type).__name__}"
-        for column in table.columns
-        if column.name in found and not _compatible(column.type, found[column.name])
-    ]
-    lacking = [c.name for c in table.columns if c.name not in found and not _can_be_added(c)]
-    if lacking:
-        problems.append(f"no {', '.join(lacking)}")
-    return [f"{table.name} ({'; '.join(problems)})"] if problems else []
+    return _Problems(
+        strangers=sorted(set(found) - known),
+        mismatched=[
+            f"{column.name} is {found[column.name]}, not {type(column.type).__name__}"
+            for column in table.columns
+            if column.name in found and not _compatible(column.type, found[column.name])
+        ],
+        lacking=[c.name for c in table.columns if c.name not in found and not _can_be_added(c)],
+    )
 
 
-def _can_be_added(column: sa.Column) -> bool:
+def _can_be_added(column: sa.Column[Any]) -> bool:
     default = column.default
     return (
         column.nullable or column.server_default is not None or bool(default and default.is_scalar)
     )
 
 
-def _compatible(declared: sa.types.TypeEngine, found: sa.types.TypeEngine) -> bool:
+def _compatible(declared: sa.types.TypeEngine[Any], found: sa.types.TypeEngine[Any]) -> bool:
     for kind, accepted in _COMPATIBLE:
         if isinstance(declared, kind):
             return isinstance(found, accepted)
     return isinstance(found, type(declared))
 
 
-def _column_changes(table: sa.Table) -> dict[str, dict[str, Any]]:
-    """``alter_column`` arguments per column, from what Alembic's comparison reports."""
+def _differences(
+    table: sa.Table,
+) -> tuple[dict[str, dict[str, Any]], list[sa.ForeignKeyConstraint]]:
+    """``alter_column`` arguments per column and the foreign keys to add, from what Alembic's
+    comparison reports for ``table``."""
 
     def only_this_table(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
         return type_ != "table" or name == table.name
 
-    context = MigrationContext.configure(
-        connection=op.get_bind(),
-        opts={"compare_type": True, "include_name": only_this_table},
-    )
+    # Alembic logs its set-up, and every column the revision leaves out as "removed".
+    with _quiet("alembic.runtime"), _quiet("alembic.autogenerate"):
+        context = MigrationContext.configure(
+            connection=op.get_bind(),
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": only_this_table,
+            },
+        )
+        diffs = list(_flatten(compare_metadata(context, table.metadata)))
     changes: dict[str, dict[str, Any]] = {}
-    for diff in _flatten(compare_metadata(context, table.metadata)):
-        if diff[0] not in ("modify_type", "modify_nullable"):
+    foreign_keys = []
+    for diff in diffs:
+        if diff[0] == "add_fk":
+            foreign_keys.append(diff[1])
+            continue
+        if diff[0] not in ("modify_type", "modify_nullable", "modify_default"):
             continue  # missing columns and indexes are ensure_table's; the rest is left alone
         kind, _schema, _table, name, existing, old, new = diff
+        if kind == "modify_default" and not literal_default(table.c[name]):
+            continue  # timestamps' now() is spelled differently per dialect; never removed
         change = changes.setdefault(name, {})
         change.update(existing)
         if kind == "modify_type":
             change.update(type_=new, existing_type=old)
-        else:
+        elif kind == "modify_nullable":
             change.update(nullable=new, existing_nullable=old)
-    return changes
+        else:
+            change.update(server_default=new.arg, existing_server_default=old)
+    return changes, foreign_keys
 
 
-def _flatten(diffs: list[Any]) -> Iterable[tuple]:
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _refuse_nul_escapes(table: sa.Table, name: str) -> None:
+    """Raise before ``json`` becomes ``jsonb`` if a row holds ``\\u0000``, which jsonb refuses.
+
+    PostgreSQL would fail the whole conversion with only "unsupported Unicode escape sequence";
+    this names the rows instead (by key, never by value: a row may hold credentials). The text
+    search finds candidates cheaply, a cast of each one in a savepoint confirms it (an escaped
+    backslash followed by ``u0000`` is harmless).
+    """
+    bind = op.get_bind()
+    quote = bind.dialect.identifier_preparer.quote
+    key = [column.name for column in table.primary_key.columns]
+    column = quote(name)
+    candidates = bind.execute(
+        sa.text(
+            f"SELECT {', '.join(map(quote, key))} FROM {quote(table.name)} "
+            f"WHERE strpos({column}::text, '\\u0000') > 0"
+        )
+    ).all()
+    refused = []
+    for row in candidates:
+        where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
+        values = {f"k{i}": value for i, value in enumerate(row)}
+        try:
+            with bind.begin_nested():
+                bind.execute(
+                    sa.text(f"SELECT {column}::jsonb FROM {quote(table.name)} WHERE {where}"),
+                    values,
+                )
+        except sa.exc.DataError:
+            refused.append(", ".join(f"{k} {v}" for k, v in zip(key, row, strict=True)))
+    if refused:
+        raise UnconvertibleValue(
+            f"{table.name}.{name} cannot become jsonb: {len(refused)} row(s) hold the JSON "
+            f"escape \\u0000 (a NUL character), which PostgreSQL's jsonb cannot store: "
+            f"{'; '.join(refused)}. Nothing was changed. Remove the NUL from those values, "
+            "then upgrade again.",
+            table=table.name,
+            column=name,
+            rows=refused,
+        )
+
+
+def literal_default(column: sa.Column[Any]) -> bool:
+    """Whether ``column``'s SQL default is a constant (not a function such as ``now()``)."""
+    default = column.server_default
+    return isinstance(default, sa.DefaultClause) and not isinstance(
+        default.arg, sa.sql.functions.FunctionElement
+    )
+
+
+def _name(constraint: sa.Constraint) -> str | None:
+    """The constraint's name (its naming convention's, for the models' and revisions' own)."""
+    return constraint.name if isinstance(constraint.name, str) else None
+
+
+def _fk_columns(fk: sa.ForeignKeyConstraint) -> tuple[list[str], list[str]]:
+    return [c.name for c in fk.columns], [e.column.name for e in fk.elements]
+
+
+def _row_count(table_name: str) -> int:
+    quoted = op.get_bind().dialect.identifier_preparer.quote(table_name)
+    return int(op.get_bind().exec_driver_sql(f"SELECT count(*) FROM {quoted}").scalar_one())
+
+
+def _flatten(diffs: list[Any]) -> Iterable[tuple[Any, ...]]:
     for diff in diffs:
         yield from diff if isinstance(diff, list) else [diff]
 
 
-def _fill_nulls(column: sa.Column) -> None:
+def _fill_nulls(column: sa.Column[Any]) -> None:
     """Give rows that hold NULL the model's default, so the column can become NOT NULL."""
     default = column.default
-    if default is not None and default.is_scalar:
+    if isinstance(default, sa.ColumnDefault) and default.is_scalar:
         op.execute(
             sa.update(column.table).where(column.is_(None)).values({column.name: default.arg})
         )

@@ -60,6 +60,19 @@ class NotAVidpipeDatabase(VidpipeDatabaseError):
     """Tables with vidpipe's names hold something else; nothing was changed."""
 
 
+class UnconvertibleValue(VidpipeDatabaseError):
+    """Stored values cannot take the type an adoption gives their column; nothing was changed.
+
+    ``rows`` names each row by its key, never by its values (they may hold credentials).
+    """
+
+    def __init__(self, message: str, *, table: str, column: str, rows: list[str]) -> None:
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.rows = rows
+
+
 class MigrationLockTimeout(VidpipeDatabaseError):
     """Another process held the migration lock for longer than the lock timeout."""
 
@@ -89,9 +102,11 @@ class DDLLockTimeout(VidpipeDatabaseError):
 
 
 class DatabaseAheadError(VidpipeDatabaseError):
-    """The version table names a revision this version of vidpipe does not know.
+    """A newer vidpipe wrote the database: its version table names a revision this version
+    does not know, or (a file from before versioned migrations) its tables have columns this
+    version never declared.
 
-    ``unknown`` holds those revision ids.
+    ``unknown`` holds those revision ids (empty for unknown columns: the message names them).
     """
 
     def __init__(self, message: str, unknown: Sequence[str] = ()) -> None:

@@ -9,14 +9,29 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateTable
 
-from vidpipe.db.adoption import normalise_columns, refuse_foreign_tables
+from vidpipe.db.adoption import literal_default, normalise_columns, refuse_foreign_tables
 from vidpipe.db.errors import DuplicateRows
 from vidpipe.db.index_builds import build_index, drop_invalid_index
 
 #: How many repeated keys a refusal names; the count of all of them is given besides.
 _DUPLICATES_SHOWN = 20
+
+
+__all__ = [
+    "drop_columns",
+    "drop_index",
+    "drop_referencing_columns",
+    "drop_server_defaults",
+    "drop_tables",
+    "ensure_columns",
+    "ensure_index",
+    "ensure_table",
+    "ensure_table_columns",
+    "ensure_unique_index",
+    "table_exists",
+]
 
 
 def _offline() -> bool:
@@ -43,13 +58,92 @@ def ensure_table(table: sa.Table) -> None:
     if inspector is None or not inspector.has_table(table.name):
         op.execute(CreateTable(table))
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-            op.execute(CreateIndex(index))
+            build_index(index, table.name)  # empty: the plain build, in the run's transaction
         return
+    _adopt(table, inspector)
+
+
+def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
+    """Bring an existing table to ``table``, the whole shape a revision leaves it in.
+
+    Online, as :func:`ensure_table` adopts: missing columns, indexes and foreign keys are
+    added, the others normalised (type, NOT NULL, literal SQL default). Offline (the script
+    for a database at the previous revision) the ``added`` columns are added and the other
+    columns' literal SQL defaults set; SQLite keeps defaults in the table's definition, so its
+    script rebuilds the table from ``table`` as it was before (batch mode with ``copy_from``).
+    """
+    inspector = _inspector()
+    if inspector is not None:
+        _adopt(table, inspector)
+        return
+    defaults = [c for c in table.columns if c.name not in added and literal_default(c)]
+    sqlite = op.get_context().dialect.name == "sqlite"
+    new = [c for c in table.columns if c.name in added]
+    # SQLite adds a foreign key only by rebuilding: from the first added column that has one,
+    # the added columns go into the rebuild (appended in order, as ADD COLUMN would).
+    first_fk = len(new)
+    if sqlite:
+        first_fk = next((i for i, c in enumerate(new) if c.foreign_keys), len(new))
+    for column in new[:first_fk]:
+        _add_column(table.name, column)
+    rebuilt = new[first_fk:]
+    if defaults or rebuilt:
+        existing = tuple(c.name for c in rebuilt)
+        stripped = {c.name for c in defaults}
+        copy_from = _before(table, existing, stripped) if sqlite else None
+        with op.batch_alter_table(table.name, copy_from=copy_from) as alter:
+            for column in defaults:
+                alter.alter_column(
+                    column.name,
+                    server_default=column.server_default.arg,  # type: ignore[union-attr]
+                    existing_type=column.type,
+                    existing_nullable=column.nullable,
+                )
+            for column in rebuilt:
+                alter.add_column(_detached(column))
+
+
+def _before(table: sa.Table, added: tuple[str, ...], stripped: set[str]) -> sa.Table:
+    """``table`` as the rebuild finds it: without ``added`` (yet), ``stripped`` without their
+    SQL defaults (the revision gives them)."""
+    columns = [
+        _detached(column, keep_default=column.name not in stripped)
+        for column in table.columns
+        if column.name not in added
+    ]
+    # Named here: batch mode recreates only the indexes it finds on the table, not index=True.
+    indexes = [
+        sa.Index(index.name, *(c.name for c in index.columns), unique=bool(index.unique))
+        for index in table.indexes
+        if not {c.name for c in index.columns} & set(added)
+    ]
+    metadata = sa.MetaData(naming_convention=table.metadata.naming_convention)
+    return sa.Table(table.name, metadata, *columns, *indexes)
+
+
+def _detached(
+    column: sa.Column[Any], *, keep_default: bool = True, foreign_keys: bool = True
+) -> sa.Column[Any]:
+    """A copy of ``column`` belonging to no table, with its foreign keys (``_copy()`` drops
+    them) and without its index (declared on the table instead)."""
+    keys = column.foreign_keys if foreign_keys else set()
+    return sa.Column(
+        column.name,
+        column.type,
+        *(sa.ForeignKey(fk.target_fullname) for fk in keys),
+        primary_key=column.primary_key,
+        nullable=column.nullable,
+        default=column.default,
+        server_default=column.server_default if keep_default else None,
+    )
+
+
+def _adopt(table: sa.Table, inspector: sa.Inspector) -> None:
     refuse_foreign_tables(op.get_bind(), [table])
     present = {column["name"] for column in inspector.get_columns(table.name)}
     for column in table.columns:
         if column.name not in present:
-            op.add_column(table.name, _column_to_add(column))
+            _add_column(table.name, column)
     for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
         ensure_index(index)
     normalise_columns(table)
@@ -64,7 +158,7 @@ def ensure_columns(table_name: str, *columns: sa.Column[Any]) -> None:
     present = _column_names(table_name) or set()
     for column in columns:
         if column.name not in present:
-            op.add_column(table_name, _column_to_add(column))
+            _add_column(table_name, column)
 
 
 def drop_columns(table_name: str, *names: str) -> None:
@@ -78,6 +172,60 @@ def drop_columns(table_name: str, *names: str) -> None:
     for name in names:
         if present is None or name in present:
             op.drop_column(table_name, name)
+
+
+def drop_referencing_columns(table_name: str, *names: str) -> None:
+    """Drop the named columns that exist although a foreign key hangs on them.
+
+    SQLite cannot drop such a column in place: the table is rebuilt without it (batch mode).
+    MariaDB refuses while the key exists, so the key goes first. Offline the plain DROP
+    COLUMN is written, which is what the data-loss guard reads to see what a downgrade drops.
+    """
+    inspector = _inspector()
+    if inspector is None:
+        for name in names:
+            op.drop_column(table_name, name)
+        return
+    dropping = [name for name in names if name in _column_names(table_name)]  # type: ignore[operator]
+    if not dropping:
+        return
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table(table_name) as batch:
+            for name in dropping:
+                batch.drop_column(name)
+        return
+    for fk in inspector.get_foreign_keys(table_name):
+        if fk["name"] and set(fk["constrained_columns"]) & set(dropping):
+            op.drop_constraint(fk["name"], table_name, type_="foreignkey")
+    for name in dropping:
+        op.drop_column(table_name, name)
+
+
+def drop_server_defaults(table: sa.Table, *names: str) -> None:
+    """Remove the SQL defaults of the named columns of ``table`` (as the revision spells them).
+
+    SQLite keeps a column's default in the table's definition, so there the table is rebuilt
+    (batch mode); offline that cannot be written without the whole table, so the SQLite
+    script leaves the defaults, which change no row and no query.
+    """
+    inspector = _inspector()
+    if inspector is None:
+        names = () if op.get_context().dialect.name == "sqlite" else names
+    else:
+        defaulted = {c["name"] for c in inspector.get_columns(table.name) if c.get("default")}
+        names = tuple(name for name in names if name in defaulted)
+    if not names:
+        return
+    with op.batch_alter_table(table.name) as batch:  # plain ALTERs outside SQLite
+        for name in names:
+            column = table.c[name]
+            batch.alter_column(
+                name,
+                server_default=None,
+                existing_type=column.type,
+                existing_nullable=column.nullable,
+                existing_server_default=column.server_default.arg,  # type: ignore[union-attr]
+            )
 
 
 def _column_names(table_name: str) -> set[str] | None:
@@ -177,12 +325,22 @@ def drop_tables(*names: str) -> None:
             op.drop_table(name)
 
 
-def _column_to_add(column: sa.Column[Any]) -> sa.Column[Any]:
+def _add_column(table_name: str, column: sa.Column[Any]) -> None:
+    """ADD COLUMN, with its foreign key where the dialect can add one to a table.
+
+    SQLite cannot: the column goes in without it, and ``normalise_columns`` adds the key (named
+    like every other) in the batch rebuild it makes for it.
+    """
+    sqlite = op.get_context().dialect.name == "sqlite"
+    op.add_column(table_name, _column_to_add(column, foreign_keys=not sqlite))
+
+
+def _column_to_add(column: sa.Column[Any], *, foreign_keys: bool = True) -> sa.Column[Any]:
     """A copy of ``column`` that can be added to a table that already holds rows.
 
     A NOT NULL column needs a value for the existing rows: the model's scalar default.
     """
-    copy = column._copy()
+    copy = _detached(column, foreign_keys=foreign_keys)
     default = column.default
     if not column.nullable and column.server_default is None:
         if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):

@@ -22,7 +22,7 @@ REVISIONS = list(reversed(list(SCRIPT.walk_revisions())))
 #: Never excluded: index builds through vidpipe.db.idempotent are CONCURRENTLY online on tables
 #: with rows, and offline (an empty database) carry a squawk-ignore comment saying so
 #: (vidpipe.db.index_builds), so any other CREATE INDEX a revision writes is still reported.
-#: The accepted entries for it in vidpipe_0003, 0005 and 0006 predate that and are not used.
+#: vidpipe_0003's accepted entry for it predates that (the file is frozen) and is not used.
 CONCURRENT_INDEX_RULE = "require-concurrent-index-creation"
 
 

@@ -17,6 +17,10 @@ Databases in the field that already hold such duplicates (written by concurrent 
 this revision) are refused with :class:`vidpipe.db.errors.DuplicateRows`, naming each project
 and scene index, before any DDL of this revision: which copy is right (each may have keyframes,
 clips or edits) is the user's decision, not a migration's. Remove the extra rows, then upgrade.
+
+On PostgreSQL a ``scenes`` table that holds rows gets the index with CREATE INDEX CONCURRENTLY
+outside the migration's transaction, under the migration lock (``vidpipe.db.index_builds``), so
+the application keeps writing scenes while it is built; the duplicate scan runs just before.
 """
 
 from collections.abc import Sequence
@@ -29,16 +33,6 @@ revision: str = "vidpipe_0005"
 down_revision: str | Sequence[str] | None = "vidpipe_0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-#: squawk rules this revision accepts on PostgreSQL, and why (tests/test_squawk.py lints it).
-SQUAWK_ACCEPTED = {
-    "require-concurrent-index-creation": (
-        "The index must exist before the revision is recorded, and the migration's single "
-        "transaction is what makes a PostgreSQL upgrade all-or-nothing; CREATE INDEX "
-        "CONCURRENTLY cannot run inside it. scenes holds a few rows per project, so the build "
-        "blocks writes to scenes briefly."
-    ),
-}
 
 metadata = sa.MetaData()
 scenes = sa.Table(

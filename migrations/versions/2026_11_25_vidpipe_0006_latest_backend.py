@@ -53,10 +53,6 @@ SQUAWK_ACCEPTED = {
     ),
     "prefer-bigint-over-int": "Indexes, counts and candidate numbers are small numbers.",
     "prefer-timestamp-tz": "Timestamps are naive like every timestamp of the earlier tables.",
-    "require-concurrent-index-creation": (
-        "The indexes are built on tables created empty in the same transaction; CONCURRENTLY "
-        "cannot run inside the migration's transaction."
-    ),
     "constraint-missing-not-valid": (
         "The foreign keys are on columns added just before, holding only NULL: validating them "
         "reads assets once and finds nothing to check."

@@ -1,6 +1,7 @@
 """What the processes of the concurrency tests run, each with an engine of its own."""
 
 import logging
+import multiprocessing
 from logging.handlers import QueueHandler
 from multiprocessing.queues import Queue
 from threading import Barrier
@@ -11,11 +12,37 @@ from tests.test_idempotency import ddl_statements
 from vidpipe.db import create_engine, upgrade
 from vidpipe.db.locking import migration_lock
 
+#: How many replicas the concurrency tests start at once.
+PROCESSES = 8
+
 
 def upgrade_after_barrier(url: str, barrier: Barrier) -> None:
     """Start the upgrade at the same moment as every other process (an exception exits 1)."""
     barrier.wait(timeout=120)
     upgrade(url)
+
+
+def upgrade_together(url: sa.URL) -> list[int | None]:
+    """Upgrade from PROCESSES processes released at once; return their exit codes.
+
+    fork: the children start in milliseconds, so they really meet at the barrier together.
+    Safe because callers hold no open connection (NullPool) when they fork.
+    """
+    fork = multiprocessing.get_context("fork")
+    barrier = fork.Barrier(PROCESSES)
+    rendered = url.render_as_string(hide_password=False)
+    processes = [
+        fork.Process(target=upgrade_after_barrier, args=(rendered, barrier), daemon=True)
+        for _ in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    return [process.exitcode for process in processes]
 
 
 def upgrade_and_report_ddl(url: str, report: Queue, isolation_level: str | None = None) -> None:

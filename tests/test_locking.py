@@ -13,17 +13,16 @@ import sqlalchemy as sa
 
 from tests.cli import alembic
 from tests.concurrent_upgrade import (
+    PROCESSES,
     take_lock_logging_to,
-    upgrade_after_barrier,
     upgrade_and_report_ddl,
+    upgrade_together,
 )
 from tests.databases import dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
 from vidpipe.db.models import Base
-
-PROCESSES = 8
 
 
 def version_rows(engine: sa.Engine) -> list[str]:
@@ -39,23 +38,7 @@ def test_eight_processes_upgrade_one_database_at_once(
 ) -> None:
     if start != "base":
         upgrade(engine, start)
-    # fork: the children start in milliseconds, so they really meet at the barrier together.
-    # Safe here because the parent holds no open connection (NullPool) when it forks.
-    fork = multiprocessing.get_context("fork")
-    barrier = fork.Barrier(PROCESSES)
-    url = database_url.render_as_string(hide_password=False)
-    processes = [
-        fork.Process(target=upgrade_after_barrier, args=(url, barrier), daemon=True)
-        for _ in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-        if process.is_alive():
-            process.kill()
-
-    assert [process.exitcode for process in processes] == [0] * PROCESSES
+    assert upgrade_together(database_url) == [0] * PROCESSES
     assert version_rows(engine) == [HEAD]
     tables = Counter(sa.inspect(engine).get_table_names())
     assert tables == Counter([*Base.metadata.tables, VERSION_TABLE])

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 
 from benchmarks.write_load import fill
 from tests.cli import alembic
+from tests.concurrent_upgrade import PROCESSES, upgrade_together
 from tests.databases import dialect_params
 from tests.pgbouncer import route
 from tests.revisions import HEAD
-from tests.test_pooler import PROCESSES, advisory_locks, upgrade_together
+from tests.test_pooler import advisory_locks
 from vidpipe.db import current_revision, upgrade
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)

@@ -1,7 +1,6 @@
 """Behind PgBouncer: replicas that start together through a transaction-mode pooler (and a
 session-mode one, and directly) all succeed, migrate once and leave no lock behind."""
 
-import multiprocessing
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.concurrent_upgrade import upgrade_after_barrier
+from tests.concurrent_upgrade import PROCESSES, upgrade_together
 from tests.databases import dialect_params
 from tests.pgbouncer import ROUTES, route
 from tests.revisions import HEAD
@@ -25,7 +24,6 @@ from vidpipe.db.pooler import pooler_safe_connect_args
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 
-PROCESSES = 8
 
 
 @pytest.fixture(params=ROUTES)
@@ -34,25 +32,6 @@ def route_url(
 ) -> Iterator[sa.URL]:
     with route(request.param, database_url, tmp_path / "pgbouncer") as url:
         yield url
-
-
-def upgrade_together(url: sa.URL) -> list[int | None]:
-    """Upgrade from PROCESSES processes released at once; return their exit codes."""
-    fork = multiprocessing.get_context("fork")
-    barrier = fork.Barrier(PROCESSES)
-    rendered = url.render_as_string(hide_password=False)
-    processes = [
-        fork.Process(target=upgrade_after_barrier, args=(rendered, barrier), daemon=True)
-        for _ in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-        if process.is_alive():
-            process.kill()
-            process.join()
-    return [process.exitcode for process in processes]
 
 
 def advisory_locks(database_url: sa.URL) -> list[tuple]:

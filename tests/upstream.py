@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tests import legacy
+from tests.rows import UPSTREAM_TABLES
 
 Tables = dict[str, tuple[list[str], list[str], list[str]]]
 
@@ -462,7 +463,7 @@ def write_rows(connection: sqlite3.Connection) -> None:
             continue
         row = {k: v for k, v in (values | later).items() if k in columns[table]}
         _insert(connection, table, row)
-    for table in NEW_TABLES_ORDER:
+    for table in UPSTREAM_TABLES:
         row = ROWS[table]
         if table in columns and not connection.execute(
             f"SELECT 1 FROM {table} WHERE id = ?", (row["id"],)
@@ -471,14 +472,6 @@ def write_rows(connection: sqlite3.Connection) -> None:
     connection.commit()
 
 
-NEW_TABLES_ORDER = (
-    "asset_clean_references",
-    "asset_appearances",
-    "generation_candidates",
-    "users",
-    "user_settings",
-    "project_checkpoints",
-)
 
 
 def _insert(connection: sqlite3.Connection, table: str, row: dict[str, object]) -> None:

@@ -191,6 +191,9 @@ def _differences(
     def only_this_table(name: str | None, type_: str, _parents: dict[str, Any]) -> bool:
         return type_ != "table" or name == table.name
 
+    def only_this_declared_table(_object: Any, name: str | None, type_: str, *_: Any) -> bool:
+        return only_this_table(name, type_, {})
+
     # Alembic logs its set-up, and every column the revision leaves out as "removed".
     with _quiet("alembic.runtime"), _quiet("alembic.autogenerate"):
         context = MigrationContext.configure(
@@ -198,7 +201,10 @@ def _differences(
             opts={
                 "compare_type": True,
                 "compare_server_default": True,
-                "include_name": only_this_table,
+                "include_name": only_this_table,  # what is reflected
+                # ...and what is declared: the revision's other tables would each be compared as
+                # missing, at most of an upgrade's cost.
+                "include_object": only_this_declared_table,
             },
         )
         diffs = list(_flatten(compare_metadata(context, table.metadata)))

@@ -31,6 +31,13 @@ ASYNC_DRIVERS = {
 }
 
 
+#: pg_locks rows of the connection's own database only: tests run in parallel (pytest-xdist),
+#: and another test's migration lock must not count as this one's.
+IN_THIS_POSTGRESQL_DATABASE = (
+    "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
 def dialect_params(*names: str) -> list:
     """``pytest.param`` per dialect (all by default), each carrying its dialect's marker."""
     return [

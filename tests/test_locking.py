@@ -18,7 +18,7 @@ from tests.concurrent_upgrade import (
     upgrade_and_report_ddl,
     upgrade_together,
 )
-from tests.databases import dialect_params
+from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
@@ -47,8 +47,10 @@ def test_eight_processes_upgrade_one_database_at_once(
 def wait_until_blocked(engine: sa.Engine, dialect: str) -> None:
     """Return once another session waits for the migration lock (SQLite cannot tell: sleep)."""
     queries = {
-        "postgresql": "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-        "mariadb": "SELECT count(*) FROM information_schema.processlist WHERE state = 'User lock'",
+        "postgresql": "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        f"AND NOT granted AND {IN_THIS_POSTGRESQL_DATABASE}",
+        "mariadb": "SELECT count(*) FROM information_schema.processlist "
+        "WHERE state = 'User lock' AND db = DATABASE()",
     }
     if dialect == "sqlite":
         time.sleep(1.0)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from benchmarks.write_load import fill
 from tests.cli import alembic
 from tests.concurrent_upgrade import PROCESSES, upgrade_together
-from tests.databases import dialect_params
+from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.pgbouncer import route
 from tests.revisions import HEAD
 from tests.test_pooler import advisory_locks
@@ -156,7 +156,8 @@ def test_writes_go_through_while_the_gin_indexes_build_and_a_second_upgrade_wait
     second.start()
     wait_for(
         filled,
-        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        f"AND {IN_THIS_POSTGRESQL_DATABASE}",
         "the second upgrade waiting for the migration lock",
     )
     assert first.is_alive() and second.is_alive()
@@ -170,7 +171,7 @@ def test_writes_go_through_while_the_gin_indexes_build_and_a_second_upgrade_wait
     assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
     with filled.connect() as connection:
         assert not connection.exec_driver_sql(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND {IN_THIS_POSTGRESQL_DATABASE}"
         ).scalar()
 
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.concurrent_upgrade import PROCESSES, upgrade_together
-from tests.databases import dialect_params
+from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.pgbouncer import ROUTES, route
 from tests.revisions import HEAD
 from vidpipe.db import (
@@ -42,7 +42,7 @@ def advisory_locks(database_url: sa.URL) -> list[tuple]:
             return list(
                 connection.exec_driver_sql(
                     "SELECT pid, mode, granted FROM pg_locks WHERE locktype = 'advisory' "
-                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    f"AND {IN_THIS_POSTGRESQL_DATABASE}"
                 )
             )
     finally:

@@ -15,8 +15,8 @@ from pytest_alembic import Config as PytestAlembicConfig
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from tests.databases import dialect_params, fresh_database, server_unreachable
-from vidpipe.db import create_engine, upgrade
+from tests.databases import HeadTemplates, dialect_params, fresh_database, server_unreachable
+from vidpipe.db import create_engine
 from vidpipe.db.migrate import alembic_config as vidpipe_alembic_config
 
 REQUIRE_ALL_DIALECTS = os.environ.get("VIDPIPE_REQUIRE_ALL_DIALECTS") == "1"
@@ -33,9 +33,13 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(dialect: str, tmp_path: Path) -> Iterator[sa.URL]:
-    """A sync URL of an empty database of its own."""
-    with fresh_database(dialect, tmp_path) as url:
+def database_url(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest, head_templates: HeadTemplates
+) -> Iterator[sa.URL]:
+    """A sync URL of a database of its own: empty, or at head for a test that asks for
+    ``engine_at_head`` (or ``session``), copied from one upgraded once per test process."""
+    template = head_templates.url(dialect) if "engine_at_head" in request.fixturenames else None
+    with fresh_database(dialect, tmp_path, template=template) as url:
         yield url
 
 
@@ -47,11 +51,23 @@ def engine(database_url: sa.URL) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def head_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeadTemplates]:
+    templates = HeadTemplates(tmp_path_factory.mktemp("head-templates"))
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture
-def session(engine: sa.Engine) -> Iterator[Session]:
-    """An ORM session on a database upgraded to head."""
-    upgrade(engine)
-    with Session(engine) as session:
+def engine_at_head(engine: sa.Engine) -> sa.Engine:
+    """The ``engine`` fixture on a database at head (``database_url`` makes it so)."""
+    return engine
+
+
+@pytest.fixture
+def session(engine_at_head: sa.Engine) -> Iterator[Session]:
+    """An ORM session on a database at head."""
+    with Session(engine_at_head) as session:
         yield session
 
 

@@ -32,8 +32,8 @@ def test_models_declare_restrict_for_scene_manifests() -> None:
         assert (fk.target_fullname, fk.ondelete) == ("projects.id", None)
 
 
+@pytest.mark.usefixtures("engine_at_head")
 def test_manifest_for_a_missing_project_is_rejected(engine: sa.Engine) -> None:
-    upgrade(engine)
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.execute(
             SCENE_MANIFESTS.insert(),
@@ -46,8 +46,8 @@ def test_manifest_for_a_missing_project_is_rejected(engine: sa.Engine) -> None:
         )
 
 
+@pytest.mark.usefixtures("engine_at_head")
 def test_deleting_a_project_with_manifests_is_refused(engine: sa.Engine) -> None:
-    upgrade(engine)
     insert_rows(engine, ("manifests", "projects"))
     with engine.begin() as connection:
         connection.execute(SCENE_MANIFESTS.insert(), ROWS["scene_manifests"][0])

@@ -18,7 +18,7 @@ from tests.storyboards import (
     new_project,
     stored_rows,
 )
-from vidpipe.db import create_async_engine, upgrade
+from vidpipe.db import create_async_engine
 from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import Keyframe, Project, Scene, SceneAudioManifest, SceneManifest
 from vidpipe.db.store import (
@@ -320,11 +320,10 @@ def test_postgresql_look_ups_use_the_gin_indexes(session: Session) -> None:
     assert "Bitmap Index Scan on ix_scene_audio_manifests_speaker_tags" in plans[1]
 
 
+@pytest.mark.usefixtures("engine_at_head")
 def test_an_async_session_saves_loads_and_looks_up_through_run_sync(
     engine: sa.Engine, dialect: str
 ) -> None:
-    upgrade(engine)
-
     async def scenario() -> tuple[Any, list[SceneKey], uuid.UUID]:
         async_engine = create_async_engine(as_async(engine.url, dialect))
         try:

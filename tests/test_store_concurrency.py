@@ -24,7 +24,7 @@ from tests.concurrent_saves import (
 )
 from tests.databases import dialect_params
 from tests.storyboards import enhanced_storyboard, new_project
-from vidpipe.db import create_engine, upgrade
+from vidpipe.db import create_engine
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.models import Scene, SceneAudioManifest, SceneManifest
 from vidpipe.db.store import load_storyboard, save_storyboard, scenes_with_asset
@@ -61,12 +61,12 @@ def _expected_rows(board: Any) -> dict[str, int]:
     ],
     ids=["first-base", "first-enhanced", "base-over-enhanced", "enhanced-over-base"],
 )
+@pytest.mark.usefixtures("engine_at_head")
 def test_two_saves_of_one_project_serialise(
     engine: sa.Engine, database_url: sa.URL, existing: str | None, first: str, second: str
 ) -> None:
     """The second save starts while the first is uncommitted and decides (or waits) before the
     first commits: it must replace the first whole, or lose with a StoryboardError."""
-    upgrade(engine)
     with Session(engine) as session:
         project_id = new_project(session)
         if existing:
@@ -126,11 +126,11 @@ def test_two_saves_of_one_project_serialise(
 
 
 @pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
+@pytest.mark.usefixtures("engine_at_head")
 def test_a_save_that_lost_under_repeatable_read_says_another_save_won(
     engine: sa.Engine, database_url: sa.URL
 ) -> None:
     """A REPEATABLE READ transaction cannot lock a project saved after its snapshot."""
-    upgrade(engine)
     with Session(engine) as session:
         project_id = new_project(session)
         session.commit()
@@ -150,11 +150,11 @@ def test_a_save_that_lost_under_repeatable_read_says_another_save_won(
 
 
 @pytest.mark.parametrize(("old", "new"), [("base", "enhanced"), ("enhanced", "base")])
+@pytest.mark.usefixtures("engine_at_head")
 def test_a_load_sees_the_old_storyboard_or_the_new_one_whole(
     engine: sa.Engine, database_url: sa.URL, old: str, new: str
 ) -> None:
     """Another connection commits a new storyboard right after the load's first statement."""
-    upgrade(engine)
     old_board = storyboard(old, 1)
     new_board = storyboard(new, 2).model_copy(
         update={
@@ -196,12 +196,12 @@ def test_a_load_sees_the_old_storyboard_or_the_new_one_whole(
 
 
 @pytest.mark.parametrize("dialect", dialect_params("sqlite"), indirect=True)
+@pytest.mark.usefixtures("engine_at_head")
 def test_eight_processes_saving_into_one_sqlite_file_wait_their_turn(
     engine: sa.Engine, database_url: sa.URL
 ) -> None:
     """While another connection holds SQLite's write lock, eight processes (vidpipe's engine,
     plain Sessions) each reach their save; all eight must wait, then succeed."""
-    upgrade(engine)
     with Session(engine) as session:
         projects = [str(new_project(session)) for _ in range(PROCESSES)]
         session.commit()
@@ -242,12 +242,12 @@ def test_eight_processes_saving_into_one_sqlite_file_wait_their_turn(
 
 
 @pytest.mark.parametrize("dialect", dialect_params("sqlite"), indirect=True)
+@pytest.mark.usefixtures("engine_at_head")
 def test_a_sqlite_save_after_a_read_that_cannot_wait_says_why(
     engine: sa.Engine, database_url: sa.URL
 ) -> None:
     """A transaction that read before saving cannot wait for SQLite's write lock: a clear
     StoryboardError, and the caller's transaction can still roll back and retry."""
-    upgrade(engine)
     with Session(engine) as session:
         project_id = new_project(session)
         session.commit()

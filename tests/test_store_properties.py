@@ -4,7 +4,6 @@ Example counts are modest: every example runs against a real database, on three 
 """
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from tests.storyboards import new_project, stored_rows
-from vidpipe.db import upgrade
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.store import load_storyboard, save_storyboard
 from vidpipe.schemas.storyboard import StoryboardOutput
@@ -150,22 +148,16 @@ any_storyboard = st.one_of(
 )
 
 
-@pytest.fixture
-def migrated(engine: sa.Engine) -> Iterator[sa.Engine]:
-    upgrade(engine)
-    yield engine
-
-
 @EXAMPLES
 @given(storyboard=any_storyboard)
 def test_any_valid_storyboard_loads_back_equal(
-    migrated: sa.Engine, storyboard: StoryboardOutput | EnhancedStoryboardOutput
+    engine_at_head: sa.Engine, storyboard: StoryboardOutput | EnhancedStoryboardOutput
 ) -> None:
-    with Session(migrated) as session:
+    with Session(engine_at_head) as session:
         project_id = new_project(session)
         save_storyboard(session, project_id, storyboard)
         session.commit()
-    with Session(migrated) as session:
+    with Session(engine_at_head) as session:
         loaded = load_storyboard(session, project_id)
     assert loaded == storyboard
     assert loaded.model_dump(mode="json") == storyboard.model_dump(mode="json")
@@ -210,11 +202,11 @@ broken_storyboards = storyboards(enhanced=True, min_scenes=2).flatmap(breakages)
 @EXAMPLES
 @given(case=broken_storyboards)
 def test_any_broken_storyboard_is_refused_naming_scene_and_field_and_writes_nothing(
-    migrated: sa.Engine, case: tuple[str, str, dict[str, Any]]
+    engine_at_head: sa.Engine, case: tuple[str, str, dict[str, Any]]
 ) -> None:
     _what, where, payload = case
     last = len(payload["scenes"]) - 1
-    with Session(migrated) as session:
+    with Session(engine_at_head) as session:
         project_id = new_project(session)
         session.commit()
         before = stored_rows(session)

@@ -28,8 +28,8 @@ def _scene_row(index: int, description: str) -> dict:
     }
 
 
+@pytest.mark.usefixtures("engine_at_head")
 def test_a_second_row_for_the_same_scene_is_refused(engine: sa.Engine) -> None:
-    upgrade(engine)
     insert_rows(engine, ("manifests", "projects", "scenes"))  # scene 0 of PROJECT_ID
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
         connection.execute(sa.insert(Scene), _scene_row(0, "a second storyboard's scene 0"))

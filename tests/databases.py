@@ -160,6 +160,15 @@ class HeadTemplates:
             self._urls[dialect] = url
         return self._urls[dialect]
 
+    @contextmanager
+    def engine(self, dialect: str) -> Iterator[sa.Engine]:
+        """An engine on the dialect's template, to read the schema ``upgrade`` builds."""
+        engine = create_engine(self.url(dialect), poolclass=sa.pool.NullPool)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
     def drop(self) -> None:
         for dialect, name in self._server_databases:
             _drop_database(dialect, name)

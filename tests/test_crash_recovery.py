@@ -1,17 +1,16 @@
 """An upgrade that dies half-way loses nothing: transactional DDL rolls it back (SQLite,
 PostgreSQL); on MariaDB, where each DDL statement commits, the next plain upgrade completes."""
 
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.databases import fresh_database
+from tests.databases import HeadTemplates
 from tests.revisions import HEAD
 from tests.rows import BASELINE_TABLES, expected_rows, insert_rows, read_rows
 from tests.schema_snapshot import snapshot
-from vidpipe.db import create_engine, current_revision, upgrade
+from vidpipe.db import current_revision, upgrade
 from vidpipe.db.errors import InjectedFault
 from vidpipe.db.faults import FAIL_AFTER_STATEMENT
 from vidpipe.db.migrate import alembic_config
@@ -30,7 +29,7 @@ def upgrade_that_crashes(engine: sa.Engine) -> None:
 
 @pytest.mark.parametrize("start", ["base", "vidpipe_0001"])
 def test_crash_after_the_first_table_of_0002(
-    engine: sa.Engine, dialect: str, start: str, tmp_path: Path
+    engine: sa.Engine, dialect: str, start: str, head_templates: HeadTemplates
 ) -> None:
     if start != "base":
         upgrade(engine, start)
@@ -55,13 +54,8 @@ def test_crash_after_the_first_table_of_0002(
     assert current_revision(engine) == HEAD
     if start != "base":
         assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
-    with fresh_database(dialect, tmp_path / "reference") as reference_url:
-        reference = create_engine(reference_url, poolclass=sa.pool.NullPool)
-        try:
-            upgrade(reference)
-            assert snapshot(engine) == snapshot(reference)
-        finally:
-            reference.dispose()
+    with head_templates.engine(dialect) as reference:
+        assert snapshot(engine) == snapshot(reference)
 
 
 def test_fault_hook_is_off_unless_asked_for(engine: sa.Engine) -> None:

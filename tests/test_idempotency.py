@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
 from tests.cli import alembic
-from tests.databases import fresh_database
+from tests.databases import HeadTemplates
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from vidpipe.db import VERSION_TABLE, create_engine, current_revision, downgrade, upgrade
@@ -76,7 +76,7 @@ def test_upgrade_downgrade_upgrade_builds_the_identical_schema(engine: sa.Engine
 
 
 def test_a_database_built_by_create_all_is_adopted(
-    engine: sa.Engine, dialect: str, tmp_path: Path
+    engine: sa.Engine, dialect: str, head_templates: HeadTemplates
 ) -> None:
     Base.metadata.create_all(engine)
     with engine.begin() as connection:  # a row proves the tables are adopted, not recreated
@@ -98,13 +98,8 @@ def test_a_database_built_by_create_all_is_adopted(
     assert current_revision(engine) == HEAD
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM projects")).scalar() == 1
-    with fresh_database(dialect, tmp_path / "reference") as reference_url:
-        reference = create_engine(reference_url, poolclass=NullPool)
-        try:
-            upgrade(reference)
-            assert snapshot(engine) == snapshot(reference)
-        finally:
-            reference.dispose()
+    with head_templates.engine(dialect) as reference:
+        assert snapshot(engine) == snapshot(reference)
 
 
 def test_alembic_check_finds_no_drift_at_head(database_url: sa.URL, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from tests import legacy
 from tests.cli import alembic
-from tests.databases import dialect_params, fresh_database
+from tests.databases import HeadTemplates, dialect_params
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from tests.test_idempotency import ddl_statements
@@ -58,14 +58,10 @@ def shape(bind: sa.Engine) -> dict:
     }
 
 
-def fresh_shape(dialect: str, tmp_path: Path) -> dict:
-    with fresh_database(dialect, tmp_path / "reference") as url:
-        reference = create_engine(url, poolclass=NullPool)
-        try:
-            upgrade(reference)
-            return shape(reference)
-        finally:
-            reference.dispose()
+def fresh_shape(head_templates: HeadTemplates, dialect: str) -> dict:
+    """The shape of a database that ``upgrade`` built empty."""
+    with head_templates.engine(dialect) as reference:
+        return shape(reference)
 
 
 def rebuilt_tables(statements: list[str]) -> set[str]:
@@ -75,7 +71,9 @@ def rebuilt_tables(statements: list[str]) -> set[str]:
 
 @pytest.mark.parametrize("variant", legacy.VARIANTS)
 @pytest.mark.parametrize("how", ["cli", "api"])
-def test_a_sqlite_file_from_the_field_is_adopted(variant: str, how: str, tmp_path: Path) -> None:
+def test_a_sqlite_file_from_the_field_is_adopted(
+    variant: str, how: str, tmp_path: Path, head_templates: HeadTemplates
+) -> None:
     path = tmp_path / "vidpipe.db"
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
     built = legacy.build(engine, variant)
@@ -98,7 +96,7 @@ def test_a_sqlite_file_from_the_field_is_adopted(variant: str, how: str, tmp_pat
             count = connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
             assert count == (1 if table in built else 0)
     check_finds_nothing(engine)
-    assert shape(engine) == fresh_shape("sqlite", tmp_path)
+    assert shape(engine) == fresh_shape(head_templates, "sqlite")
     engine.dispose()
 
 
@@ -189,7 +187,7 @@ def stored_rows(engine: sa.Engine, built: dict[str, list[str]]) -> dict[str, lis
 
 @pytest.mark.parametrize("dialect", dialect_params("postgresql", "mariadb"), indirect=True)
 def test_a_create_all_database_is_adopted_on_the_server_dialects(
-    engine: sa.Engine, dialect: str, tmp_path: Path
+    engine: sa.Engine, dialect: str, head_templates: HeadTemplates
 ) -> None:
     built = legacy.build(engine, "create_all")
     before = stored_rows(engine, built)
@@ -200,7 +198,7 @@ def test_a_create_all_database_is_adopted_on_the_server_dialects(
     assert current_revision(engine) == HEAD
     assert stored_rows(engine, built) == before
     check_finds_nothing(engine)
-    assert shape(engine) == fresh_shape(dialect, tmp_path)
+    assert shape(engine) == fresh_shape(head_templates, dialect)
 
 
 FOREIGN_TABLE = "CREATE TABLE scene_audio_manifests (id INTEGER PRIMARY KEY, title VARCHAR(50))"

@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from tests import legacy, upstream
 from tests.cli import alembic
+from tests.databases import HeadTemplates
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from tests.test_idempotency import ddl_statements
@@ -73,8 +74,8 @@ DUPLICATE_COLUMN = re.compile(r"duplicate column|already exists", re.I)
 
 
 @pytest.fixture(scope="module")
-def head_shape(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return fresh_shape("sqlite", tmp_path_factory.mktemp("head"))
+def head_shape(head_templates: HeadTemplates) -> dict:
+    return fresh_shape(head_templates, "sqlite")
 
 
 def columns_in(path: Path) -> dict[str, list[str]]:

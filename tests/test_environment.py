@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy.pool import NullPool
 
 from tests.cli import REPO_ROOT, alembic
-from tests.databases import as_async, dialect_params, fresh_database
+from tests.databases import HeadTemplates, as_async, dialect_params
 from tests.revisions import HEAD
 from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, UPSTREAM_TABLES
 from tests.schema_snapshot import snapshot
@@ -128,7 +128,7 @@ def test_cli_with_an_async_url(dialect: str, database_url: sa.URL, tmp_path: Pat
 
 
 def test_offline_sql_builds_the_same_schema_as_online(
-    dialect: str, database_url: sa.URL, tmp_path: Path
+    dialect: str, database_url: sa.URL, tmp_path: Path, head_templates: HeadTemplates
 ) -> None:
     """The ``--sql`` script, run by hand on an empty database, gives what ``upgrade`` gives."""
     result = alembic("upgrade", "head", "--sql", cwd=tmp_path, url=url_text(database_url))
@@ -153,12 +153,8 @@ def test_offline_sql_builds_the_same_schema_as_online(
         assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
-    with fresh_database(dialect, tmp_path / "online") as online_url:
-        upgrade(online_url)
-        assert (
-            snapshot(create_engine(online_url, poolclass=NullPool), keep_version_table=True)
-            == offline
-        )
+    with head_templates.engine(dialect) as online:
+        assert snapshot(online, keep_version_table=True) == offline
 
 
 @pytest.mark.parametrize("make", ["sync", "async"])

@@ -11,26 +11,43 @@ VIDPIPE_DB = Path(sys.executable).with_name("vidpipe-db")
 
 def alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
     """``alembic -c <repo>/alembic.ini ARGS`` in ``cwd``, with ``$VIDPIPE_DATABASE_URL`` = url."""
-    env = {k: v for k, v in os.environ.items() if k != "VIDPIPE_DATABASE_URL"}
-    if url is not None:
-        env["VIDPIPE_DATABASE_URL"] = url
     return subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"), *args],
+        _alembic_command(args),
         cwd=cwd,
-        env=env,
+        env=_env(url),
         capture_output=True,
         text=True,
         timeout=300,
     )
 
 
-def vidpipe_db(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
-    """The installed console script, with ``$VIDPIPE_DATABASE_URL`` = url (unset if None)."""
+def start_alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.Popen[str]:
+    """:func:`alembic` started, not waited for; its stderr (the log) is read line by line."""
+    return subprocess.Popen(
+        _alembic_command(args),
+        cwd=cwd,
+        env=_env(url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _alembic_command(args: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"), *args]
+
+
+def _env(url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "VIDPIPE_DATABASE_URL"}
     if url is not None:
         env["VIDPIPE_DATABASE_URL"] = url
+    return env
+
+
+def vidpipe_db(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
+    """The installed console script, with ``$VIDPIPE_DATABASE_URL`` = url (unset if None)."""
     return subprocess.run(
-        [str(VIDPIPE_DB), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [str(VIDPIPE_DB), *args], cwd=cwd, env=_env(url), capture_output=True, text=True, timeout=120
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from benchmarks.write_load import fill
-from tests.cli import alembic
+from tests.cli import start_alembic
 from tests.concurrent_upgrade import PROCESSES, upgrade_together
 from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.pgbouncer import route
@@ -56,16 +56,31 @@ def old_snapshot(filled: sa.Engine) -> Iterator[sa.Connection]:
 
 
 class Upgrade(threading.Thread):
-    """``alembic upgrade head`` in its own process, waited for by a thread."""
+    """``alembic [OPTIONS] upgrade head`` in its own process; a thread collects its log."""
 
-    def __init__(self, url: sa.URL, cwd: Path) -> None:
+    def __init__(self, url: sa.URL, cwd: Path, *options: str) -> None:
         super().__init__(daemon=True)
         self.url = url.render_as_string(hide_password=False)
         self.cwd = cwd
+        self.options = options
+        self.log: list[str] = []
         self.result: subprocess.CompletedProcess[str] | None = None
 
     def run(self) -> None:
-        self.result = alembic("upgrade", "head", cwd=self.cwd, url=self.url)
+        process = start_alembic(*self.options, "upgrade", "head", cwd=self.cwd, url=self.url)
+        assert process.stderr is not None
+        for line in process.stderr:
+            self.log.append(line)
+        returncode = process.wait()
+        self.result = subprocess.CompletedProcess(process.args, returncode, "", "".join(self.log))
+
+    def logged(self, text: str) -> None:
+        """Wait until the upgrade has logged a line holding ``text``."""
+        deadline = time.monotonic() + PATIENCE
+        while not any(text in line for line in list(self.log)):
+            assert self.is_alive(), f"the upgrade ended without logging {text!r}"
+            assert time.monotonic() < deadline, f"the upgrade never logged {text!r}"
+            time.sleep(0.05)
 
     def finished(self) -> subprocess.CompletedProcess[str]:
         self.join(PATIENCE)
@@ -154,12 +169,7 @@ def test_writes_go_through_while_the_gin_indexes_build_and_a_second_upgrade_wait
     # A second upgrade waits for the migration lock, which the first still holds.
     second = Upgrade(database_url, tmp_path)
     second.start()
-    wait_for(
-        filled,
-        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-        f"AND {IN_THIS_POSTGRESQL_DATABASE}",
-        "the second upgrade waiting for the migration lock",
-    )
+    second.logged("Waiting up to")
     assert first.is_alive() and second.is_alive()
     assert current_revision(filled) == "vidpipe_0002"
 

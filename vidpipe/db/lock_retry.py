@@ -9,9 +9,12 @@ succeeds as soon as the blocking transaction ends, and gives up with :class:`DDL
 naming the statement, its table and what held the table, if it never does. Each retry is
 logged at WARNING.
 
-What is retried is the whole run. On PostgreSQL the run is one transaction, so the failed
-attempt left nothing behind and released the migration lock while it backed off (another
-replica may finish the work meanwhile; the retry then finds the database at head).
+What is retried is the whole run. On PostgreSQL the failed attempt's transaction is rolled
+back and the migration lock released while it backs off (another replica may finish the work
+meanwhile; the retry then finds the database at head). What the attempt committed before
+(vidpipe.db.mid_run_commits: the revisions before, and the tables of the revision it was in
+that hold rows) stays; the revision it was in is not recorded, and the retry runs it again from
+its start: revisions are idempotent.
 
 MariaDB/MySQL: the same retry applies. Its DDL waits for a metadata lock up to the session's
 ``lock_wait_timeout`` (the server's default is a day, while every later query on the table
@@ -25,11 +28,9 @@ aborted the caller's transaction, which vidpipe cannot replay; the error is rais
 SQLite waits ``busy_timeout`` instead and is not retried.
 """
 
-import asyncio
 import logging
 import math
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.errors import DDLLockTimeout, MigrationSettingError
+from vidpipe.db.locking import pause
 from vidpipe.db.pooler import no_server_side_prepares
 
 __all__ = [
@@ -151,7 +153,7 @@ def retrying_lock_waits(
                     retries,
                     delay,
                 )
-                _sleep(connection, delay)
+                pause(connection, delay)
 
 
 @contextmanager
@@ -176,15 +178,6 @@ def _mysql_lock_wait(connection: sa.Connection, seconds: int | None) -> Iterator
                 connection.rollback()
             connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {previous}")
             connection.commit()
-
-
-def _sleep(connection: sa.Connection, seconds: float) -> None:
-    """Back off; under an asyncio driver without blocking the host's event loop."""
-    if connection.dialect.is_async:
-        # The run is inside AsyncConnection.run_sync, on a greenlet of the event loop.
-        sa.util.await_(asyncio.sleep(seconds))
-    else:
-        time.sleep(seconds)
 
 
 def _waited_for_lock(exc: sa.exc.DBAPIError, dialect_name: str) -> bool:

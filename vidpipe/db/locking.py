@@ -14,14 +14,17 @@ reads the revision the first one left and has nothing to do:
   frees its server connection between slices. The run's transaction is READ COMMITTED, so it
   sees what the previous holder committed.
 
-  A run that must commit mid-way, to build an index CONCURRENTLY on a table that holds rows
-  (vidpipe.db.index_builds), first calls :func:`hold_across_commits`: a second connection takes
-  a handover key in a transaction that touches no table and keeps it until the run ends. A run
-  that gets the main lock checks that the handover key is free (in one statement that takes
-  and drops it) and otherwise lets go and waits on. Idle in READ COMMITTED with no snapshot
-  (see ``hold_across_commits``), the holder is not waited for by the concurrent build. Only such
-  a run uses a second server connection; ``idle_in_transaction_session_timeout``, if the server
-  sets one, must exceed the longest run.
+  A run that must commit mid-way on a table that holds rows (vidpipe.db.mid_run_commits: to
+  build an index CONCURRENTLY, or to end a table's lock with its changes) first calls
+  :func:`hold_across_commits`: a second connection takes a handover key in a transaction that
+  touches no table and keeps it until the run ends. A run that gets the main lock checks that
+  the handover key is free (in one statement that takes and drops it) and otherwise lets go
+  and sleeps out its slice outside any transaction, so that behind a transaction pooler it
+  keeps no server connection from the run, which needs one for each of its transactions. Idle
+  in READ COMMITTED with no snapshot (see ``hold_across_commits``), the holder is not waited
+  for by a concurrent build. Only such a run uses a second server connection;
+  ``idle_in_transaction_session_timeout``, if the server sets one, must exceed the longest
+  run.
 - MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
   timeout.
 - SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
@@ -37,6 +40,7 @@ this module's logger (``vidpipe.db.locking``): when it starts, naming the lock, 
 A run that gets the lock at once logs nothing, so a replica's start-up stays quiet.
 """
 
+import asyncio
 import hashlib
 import logging
 import threading
@@ -58,6 +62,7 @@ __all__ = [
     "WAIT_REPORT_INTERVAL",
     "hold_across_commits",
     "migration_lock",
+    "pause",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,9 +80,9 @@ _POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
 #: The longest one PostgreSQL lock wait keeps a (pooled) server connection (see ``_hold``).
 WAIT_SLICE = 1.0
 #: In ``Connection.info`` while the connection's own run holds the PostgreSQL migration lock in a
-#: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.index_builds builds
-#: indexes CONCURRENTLY outside its transaction) after :func:`hold_across_commits`. Its value
-#: is the connection that holds the handover key, once there is one.
+#: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.mid_run_commits)
+#: after :func:`hold_across_commits`. Its value is the connection that holds the handover key,
+#: once there is one.
 MAY_COMMIT_MID_RUN = "vidpipe.may_commit_mid_run"
 #: The second advisory key ("vidpipe2"): held by a run that committed mid-way until it ends.
 _HANDOVER_KEY = int.from_bytes(b"vidpipe2", "big")
@@ -274,9 +279,14 @@ def _hold(connection: sa.Connection, timeout: float, report_every: float, what: 
 
 def _take_slice(connection: sa.Connection, seconds: float) -> bool:
     """Try ``pg_advisory_xact_lock`` for ``seconds`` (0: only if free) in ``connection``'s
-    transaction, then wait as long for the handover key to be free (a run that committed
-    mid-way holds it until it ends); if either fails, roll back that transaction (unless it is
-    the caller's).
+    transaction, then check that the handover key is free (a run that committed mid-way holds
+    it until it ends); if either fails, roll back that transaction (unless it is the caller's).
+
+    While a run that committed mid-way goes on, the main lock is free and only the handover key
+    is taken. A waiter that finds it so sleeps out its slice outside any transaction instead of
+    waiting for the key inside one: behind a transaction-mode pooler it then keeps no server
+    connection from that run, which needs one again for each of its transactions. A caller's
+    transaction cannot be left: it waits for the key.
 
     The run's transaction is READ COMMITTED, so statements after the wait see what the previous
     holder committed.
@@ -285,11 +295,24 @@ def _take_slice(connection: sa.Connection, seconds: float) -> bool:
     if not external:
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
     if seconds <= 0:
-        got = bool(
+        got_main = bool(
             connection.execute(
                 sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": POSTGRESQL_LOCK_KEY}
             ).scalar()
-        ) and bool(
+        )
+    else:
+        got_main = _wait_for_advisory_lock(
+            connection, seconds, "SELECT pg_advisory_xact_lock(:key)", POSTGRESQL_LOCK_KEY
+        )
+    if got_main and external and seconds > 0:
+        got = _wait_for_advisory_lock(
+            connection,
+            seconds,
+            "SELECT pg_advisory_lock_shared(:key), pg_advisory_unlock_shared(:key)",
+            _HANDOVER_KEY,
+        )
+    else:
+        got = got_main and bool(
             # One statement takes and drops it: pooler-safe although it is session-level.
             connection.execute(
                 sa.text(
@@ -299,20 +322,20 @@ def _take_slice(connection: sa.Connection, seconds: float) -> bool:
                 {"key": _HANDOVER_KEY},
             ).scalar()
         )
-    else:
-        # The run that handed over no longer needs the main lock: waiting for the handover key
-        # while holding it keeps every later run behind this one.
-        got = _wait_for_advisory_lock(
-            connection, seconds, "SELECT pg_advisory_xact_lock(:key)", POSTGRESQL_LOCK_KEY
-        ) and _wait_for_advisory_lock(
-            connection,
-            seconds,
-            "SELECT pg_advisory_lock_shared(:key), pg_advisory_unlock_shared(:key)",
-            _HANDOVER_KEY,
-        )
     if not got and not external:
         connection.rollback()
+        if got_main and seconds > 0:
+            pause(connection, seconds)
     return got
+
+
+def pause(connection: sa.Connection, seconds: float) -> None:
+    """Sleep; under an asyncio driver without blocking the host's event loop."""
+    if connection.dialect.is_async:
+        # The run is inside AsyncConnection.run_sync, on a greenlet of the event loop.
+        sa.util.await_(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
 
 
 def _wait_for_advisory_lock(

@@ -13,7 +13,7 @@ because on MariaDB a DDL statement commits itself and could not be taken back.
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +25,14 @@ from alembic.runtime.migration import MigrationContext
 
 from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase, UnconvertibleValue
 from vidpipe.db.models import Base
+from vidpipe.db.table_locks import add_foreign_key, release_write_locks
 
-__all__ = ["literal_default", "normalise_columns", "refuse_foreign_tables"]
+__all__ = [
+    "Normalisation",
+    "literal_default",
+    "planned_normalisation",
+    "refuse_foreign_tables",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -79,53 +85,75 @@ def refuse_foreign_tables(connection: sa.Connection, tables: Iterable[sa.Table])
     )
 
 
-def normalise_columns(table: sa.Table) -> None:
-    """Give the columns of existing ``table`` what the revision declares for them.
+def planned_normalisation(table: sa.Table, adding: Collection[str] = ()) -> "Normalisation":
+    """What to give the columns of existing ``table`` for them to be as the revision declares.
 
     That is their types and NOT NULLs, the literal SQL defaults the revision declares (never
     removing one it does not) and the foreign keys of its columns (an ``ADD COLUMN`` that
     predates them left some out). Only the differences Alembic's comparison reports are
     touched; on SQLite they are applied in one batch (move and copy), which keeps every stored
     value as it is.
+
+    Everything is read here, before the table changes: the comparison reflects the table, and
+    values a conversion would refuse are named first. The caller then adds the ``adding``
+    columns with their foreign keys (SQLite: without, the batch adds those) and applies the
+    rest, so the table's lock lasts for the changes only (vidpipe.db.table_locks).
     """
     changes, foreign_keys = _differences(table)
-    if not changes and not foreign_keys:
-        return
-    started = time.monotonic()
     bind = op.get_bind()
-    for name, change in changes.items():
-        if change.get("nullable") is False:
-            _fill_nulls(table.c[name])
-    if bind.dialect.name == "sqlite":
-        with op.batch_alter_table(table.name) as batch:
-            for name, change in changes.items():
-                batch.alter_column(name, **change)
-            for fk in foreign_keys:
-                batch.create_foreign_key(_name(fk), fk.referred_table.name, *_fk_columns(fk))
-    else:
-        if bind.dialect.name == "postgresql":
-            for name, change in changes.items():
-                if isinstance(change.get("type_"), sa.JSON):  # JSONB here: JSONDocument
-                    _refuse_nul_escapes(table, name)
+    if bind.dialect.name != "sqlite":
+        foreign_keys = [fk for fk in foreign_keys if not set(_fk_columns(fk)[0]) & set(adding)]
+    if bind.dialect.name == "postgresql":
         for name, change in changes.items():
-            if "type_" in change and bind.dialect.name == "postgresql":
-                # Reinterpret the stored text (json, text) as the new type instead of refusing.
-                quoted = bind.dialect.identifier_preparer.quote(name)
-                spelled = table.c[name].type.compile(dialect=bind.dialect)
-                change["postgresql_using"] = f"{quoted}::{spelled}"
-            op.alter_column(table.name, name, **change)
-        for fk in foreign_keys:
-            op.create_foreign_key(
-                _name(fk), table.name, fk.referred_table.name, *_fk_columns(fk)
-            )
-    _log.info(
-        "normalised %s (%s%s): %d rows in %.2f s",
-        table.name,
-        ", ".join(changes),
-        "".join(f", foreign key on {', '.join(_fk_columns(fk)[0])}" for fk in foreign_keys),
-        _row_count(table.name),
-        time.monotonic() - started,
-    )
+            if isinstance(change.get("type_"), sa.JSON):  # JSONB here: JSONDocument
+                _refuse_nul_escapes(table, name)
+    return Normalisation(table, changes, foreign_keys)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """The changes :func:`planned_normalisation` found for ``table``: ``alter_column``
+    arguments per column and the foreign keys to add."""
+
+    table: sa.Table
+    changes: dict[str, dict[str, Any]]
+    foreign_keys: list[sa.ForeignKeyConstraint]
+
+    def apply(self) -> None:
+        """Make the changes, then log them with the table's row count and the time taken."""
+        table, changes, foreign_keys = self.table, self.changes, self.foreign_keys
+        if not changes and not foreign_keys:
+            return
+        started = time.monotonic()
+        bind = op.get_bind()
+        for name, change in changes.items():
+            if change.get("nullable") is False:
+                _fill_nulls(table.c[name])
+        if bind.dialect.name == "sqlite":
+            with op.batch_alter_table(table.name) as batch:
+                for name, change in changes.items():
+                    batch.alter_column(name, **change)
+                for fk in foreign_keys:
+                    batch.create_foreign_key(_name(fk), fk.referred_table.name, *_fk_columns(fk))
+        else:
+            for name, change in changes.items():
+                if "type_" in change and bind.dialect.name == "postgresql":
+                    # Reinterpret the stored text (json, text) as the new type, not refuse it.
+                    quoted = bind.dialect.identifier_preparer.quote(name)
+                    spelled = table.c[name].type.compile(dialect=bind.dialect)
+                    change["postgresql_using"] = f"{quoted}::{spelled}"
+                op.alter_column(table.name, name, **change)
+            for fk in foreign_keys:
+                add_foreign_key(_name(fk), table.name, fk.referred_table.name, *_fk_columns(fk))
+        release_write_locks()  # before the count below, which reads every row
+        _log.info(
+            "normalised %s (%s%s): %d rows in %.2f s",
+            table.name,
+            ", ".join(changes),
+            "".join(f", foreign key on {', '.join(_fk_columns(fk)[0])}" for fk in foreign_keys),
+            _row_count(table.name),
+            time.monotonic() - started,
+        )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from vidpipe.db.faults import injected_fault
 from vidpipe.db.lock_retry import RetrySettings, retrying_lock_waits
 from vidpipe.db.locking import migration_lock
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
+from vidpipe.db.table_locks import commits_after_each_table
 
 __all__ = [
     "BRANCH_LABEL",
@@ -83,7 +84,9 @@ def configure_options(dialect_name: str) -> dict[str, Any]:
 
 
 def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> None:
-    """Run the revisions the command asked for over ``connection``, in one transaction.
+    """Run the revisions the command asked for over ``connection``, in one transaction (on
+    PostgreSQL committed mid-way where a table that holds rows would otherwise stay locked for
+    the rest of the run: vidpipe.db.mid_run_commits).
 
     The run holds the migration lock throughout and is refused before it writes anything if
     the version table or a downgrade's data loss says so (vidpipe.db.safety). A run whose
@@ -111,14 +114,18 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
     ):
         context.configure(connection=connection, **options)
         safety.check_version_table(context)
+        adopting = _adopting(context)
         with (
             injected_fault(connection, context.config.attributes),
             context.begin_transaction(),
+            # Adopting, the run stays one transaction (but for concurrent index builds): a
+            # refusal half-way, of a table or a value, then leaves the database as it was.
+            _nothing() if adopting else commits_after_each_table(connection),
         ):
             set_postgresql_timeouts(context)
             # After the timeouts: on PostgreSQL the guard's table locks wait under them.
             with safety.data_loss_guard(context, connection, vidpipe_tables):
-                if _adopting(context):
+                if adopting:
                     # Before any DDL, the version table's included: on MariaDB DDL commits itself.
                     refuse_foreign_tables(connection, Base.metadata.sorted_tables)
                 with _rows_changed(connection) if sqlite else _nothing() as changed:

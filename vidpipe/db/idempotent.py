@@ -11,9 +11,15 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateTable
 
-from vidpipe.db.adoption import literal_default, normalise_columns, refuse_foreign_tables
+from vidpipe.db.adoption import literal_default, planned_normalisation, refuse_foreign_tables
 from vidpipe.db.errors import DuplicateRows
 from vidpipe.db.index_builds import build_index, drop_invalid_index
+from vidpipe.db.table_locks import (
+    add_foreign_key,
+    declared_foreign_keys,
+    release_write_locks,
+    validate_foreign_keys,
+)
 
 #: How many repeated keys a refusal names; the count of all of them is given besides.
 _DUPLICATES_SHOWN = 20
@@ -59,6 +65,7 @@ def ensure_table(table: sa.Table) -> None:
         op.execute(CreateTable(table))
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
             build_index(index, table.name)  # empty: the plain build, in the run's transaction
+        release_write_locks()  # its foreign keys locked the tables they refer to
         return
     _adopt(table, inspector)
 
@@ -141,12 +148,17 @@ def _detached(
 def _adopt(table: sa.Table, inspector: sa.Inspector) -> None:
     refuse_foreign_tables(op.get_bind(), [table])
     present = {column["name"] for column in inspector.get_columns(table.name)}
-    for column in table.columns:
-        if column.name not in present:
-            _add_column(table.name, column)
+    adding = [column for column in table.columns if column.name not in present]
+    # Read before the first change, so the table's lock lasts for the changes only.
+    normalisation = planned_normalisation(table, adding=[column.name for column in adding])
+    for column in adding:
+        _add_column(table.name, column)
+    normalisation.apply()
+    release_write_locks()
+    # After the types are normalised: a GIN index needs jsonb, not the json a table had.
     for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
         ensure_index(index)
-    normalise_columns(table)
+    validate_foreign_keys(table.name, declared_foreign_keys(table.columns))
 
 
 def ensure_columns(table_name: str, *columns: sa.Column[Any]) -> None:
@@ -159,6 +171,8 @@ def ensure_columns(table_name: str, *columns: sa.Column[Any]) -> None:
     for column in columns:
         if column.name not in present:
             _add_column(table_name, column)
+    release_write_locks()
+    validate_foreign_keys(table_name, declared_foreign_keys(columns))
 
 
 def drop_columns(table_name: str, *names: str) -> None:
@@ -326,13 +340,25 @@ def drop_tables(*names: str) -> None:
 
 
 def _add_column(table_name: str, column: sa.Column[Any]) -> None:
-    """ADD COLUMN, with its foreign key where the dialect can add one to a table.
+    """ADD COLUMN, then its foreign key where the dialect can add one to a table (on a table
+    with rows without reading them: vidpipe.db.table_locks).
 
-    SQLite cannot: the column goes in without it, and ``normalise_columns`` adds the key (named
-    like every other) in the batch rebuild it makes for it.
+    SQLite cannot: the column goes in without it, and the table's normalisation adds the key
+    (named like every other) in the batch rebuild it makes for it.
     """
-    sqlite = op.get_context().dialect.name == "sqlite"
-    op.add_column(table_name, _column_to_add(column, foreign_keys=not sqlite))
+    op.add_column(table_name, _column_to_add(column, foreign_keys=False))
+    if op.get_context().dialect.name == "sqlite":
+        return
+    for fk in sorted(column.foreign_keys, key=lambda fk: fk.target_fullname):
+        referred_table, referred_column = fk.target_fullname.rsplit(".", 1)
+        name = fk.constraint.name if fk.constraint is not None else None
+        add_foreign_key(
+            name if isinstance(name, str) else None,  # None: the naming convention's
+            table_name,
+            referred_table,
+            [column.name],
+            [referred_column],
+        )
 
 
 def _column_to_add(column: sa.Column[Any], *, foreign_keys: bool = True) -> sa.Column[Any]:

@@ -5,9 +5,8 @@ INSERT, UPDATE and DELETE on the table waits for the whole build and the rest of
 PostgreSQL an index on a table that holds rows is built with ``CREATE INDEX CONCURRENTLY``,
 which lets writes through. It cannot run inside a transaction block, so the run's transaction
 commits before it (the revisions finished so far are recorded, as with Alembic's
-``autocommit_block``) and a new one begins after it, with the run's timeouts set again.
-The migration lock stays held throughout: from the first such commit, a second connection holds
-it for the rest of the run (vidpipe.db.locking.hold_across_commits).
+``autocommit_block``) and a new one begins after it, with the migration lock still held
+(vidpipe.db.mid_run_commits).
 
 Decisions:
 
@@ -31,14 +30,13 @@ locks at the start and the end wait for running transactions. The plain statemen
 SQLite: a writing transaction excludes every other writer anyway; the plain build is kept.
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex
 
-from vidpipe.db.locking import MAY_COMMIT_MID_RUN, hold_across_commits
+from vidpipe.db.mid_run_commits import may_commit_for, outside_the_run_transaction
 
 __all__ = ["SQUAWK_IGNORE_PLAIN_BUILD", "build_index", "drop_invalid_index"]
 
@@ -48,9 +46,6 @@ SQUAWK_IGNORE_PLAIN_BUILD = (
     # squawk applies an ignore comment to the statement right below it.
     "-- squawk-ignore require-concurrent-index-creation\n"
 )
-
-#: The run's timeouts, set again after a concurrent build (vidpipe.db.environment sets them).
-_RUN_SETTINGS = ("lock_timeout", "statement_timeout")
 
 
 def build_index(
@@ -75,7 +70,7 @@ def build_index(
             check()
         op.execute(CreateIndex(index))
         return
-    with _outside_the_run_transaction():
+    with outside_the_run_transaction(op.get_bind()):
         if check is not None:
             check()
         index.dialect_options["postgresql"]["concurrently"] = True
@@ -102,7 +97,7 @@ def drop_invalid_index(name: str, table_name: str) -> bool:
         return False
     quoted = context.dialect.identifier_preparer.quote(name)
     if _builds_concurrently(table_name):
-        with _outside_the_run_transaction():
+        with outside_the_run_transaction(op.get_bind()):
             op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quoted}")
     else:
         op.execute(f"DROP INDEX IF EXISTS {quoted}")
@@ -111,37 +106,4 @@ def drop_invalid_index(name: str, table_name: str) -> bool:
 
 def _builds_concurrently(table_name: str) -> bool:
     """PostgreSQL, a run whose lock outlives its commits, and a table with rows."""
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql" or MAY_COMMIT_MID_RUN not in bind.info:
-        return False
-    quoted = bind.dialect.identifier_preparer.quote(table_name)
-    return bool(bind.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {quoted})").scalar())
-
-
-@contextmanager
-def _outside_the_run_transaction() -> Iterator[None]:
-    """Commit the run's transaction, run the block in autocommit, then let the next statement
-    begin a new one, with the run's timeouts set again (``SET LOCAL`` ended with the commit).
-
-    Alembic's ``autocommit_block`` does the same for a transaction Alembic began; the run's
-    transaction is begun by the migration lock (vidpipe.db.locking), so this commits it itself.
-    """
-    bind = op.get_bind()
-    settings = {
-        name: bind.exec_driver_sql(f"SELECT current_setting('{name}')").scalar()
-        for name in _RUN_SETTINGS
-    }
-    hold_across_commits(bind)
-    bind.commit()
-    level = bind.get_isolation_level()
-    bind.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        # SQLAlchemy keeps its own transaction bookkeeping in AUTOCOMMIT; this block ends it.
-        with bind.begin():
-            yield
-    finally:
-        bind.execution_options(isolation_level=level)
-    for name, value in settings.items():
-        bind.execute(
-            sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
-        )
+    return may_commit_for(op.get_bind(), table_name)

@@ -1,0 +1,151 @@
+"""A revision's table locks end with that table's changes, not with the run (PostgreSQL).
+
+Every ``ALTER TABLE`` takes a lock that stops the application's writes to its table:
+``ACCESS EXCLUSIVE`` for ``ADD COLUMN``, ``SET DEFAULT`` or a type change, ``SHARE ROW
+EXCLUSIVE`` on both tables for a new foreign key (and on the tables a ``CREATE TABLE``'s
+foreign keys refer to). On PostgreSQL 11 and later these changes are catalog updates (no
+rewrite, no scan: vidpipe's new NOT NULL columns have constant defaults), but the lock lasts
+until the transaction ends, and a run is one transaction: a table changed first waited for the
+whole rest of its revision, up to the next commit. So the idempotent helpers
+(vidpipe.db.idempotent) call :func:`release_write_locks` after each table's changes: if the run
+holds such a lock on a table that holds rows, it commits (vidpipe.db.mid_run_commits), and
+writers wait for that table's own changes only.
+
+A foreign key added to a table with rows is checked by reading every row, under those locks. On
+such a table it is added ``NOT VALID`` (only rows written from then on are checked) and
+validated after the commit: ``VALIDATE CONSTRAINT`` reads the rows under ``SHARE UPDATE
+EXCLUSIVE``, which lets writes through. A run that dies in between leaves the key ``NOT
+VALID`` and its revision unrecorded; the next run finds the key (``pg_constraint.convalidated``)
+when it adopts the table and validates it. Only keys the revision declares are validated, so
+an unvalidated key somebody else added is left as it is.
+
+Before any of these locks is granted, the ``ALTER`` waits for the transactions writing the
+table, and writes that arrive meanwhile queue behind it, for at most ``ddl_lock_timeout``
+(vidpipe.db.lock_retry retries the run after that).
+
+MariaDB commits each DDL statement by itself, and SQLite lets no one else write during a
+migration: nothing changes there, nor offline (the script is for an empty database).
+"""
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from alembic import op
+from alembic.runtime.migration import MigrationContext
+
+from vidpipe.db.mid_run_commits import (
+    can_commit_mid_run,
+    commit_mid_run,
+    holds_rows,
+)
+
+__all__ = [
+    "add_foreign_key",
+    "commits_after_each_table",
+    "declared_foreign_keys",
+    "release_write_locks",
+    "validate_foreign_keys",
+]
+
+#: In ``Connection.info`` while the run may commit after each table (vidpipe.db.environment).
+_COMMITS_AFTER_EACH_TABLE = "vidpipe.commits_after_each_table"
+#: A foreign key as the revision declares it: its columns and the table it refers to.
+ForeignKey = tuple[tuple[str, ...], str]
+
+#: The table locks that make INSERT, UPDATE or DELETE (ROW EXCLUSIVE) wait.
+_BLOCKING_WRITES = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+#: The run's own tables (of its schema, not the catalog's) that it holds such a lock on.
+_LOCKED_TABLES = sa.text(
+    "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+    "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted "
+    "AND c.relkind IN ('r', 'p') AND c.relnamespace = to_regnamespace(current_schema()) "
+    "AND l.mode = ANY(CAST(:modes AS text[]))"
+)
+
+
+@contextmanager
+def commits_after_each_table(connection: sa.Connection) -> Iterator[None]:
+    """Let the revisions run in the block commit after each table's changes (where
+    :func:`release_write_locks` finds it worth it)."""
+    connection.info[_COMMITS_AFTER_EACH_TABLE] = True
+    try:
+        yield
+    finally:
+        connection.info.pop(_COMMITS_AFTER_EACH_TABLE, None)
+
+
+def release_write_locks() -> None:
+    """Commit the run's transaction if it holds a lock that stops writes to a table with rows."""
+    context = op.get_context()
+    if not _commits_after_each_table(context):
+        return
+    bind = op.get_bind()
+    modes = {"modes": list(_BLOCKING_WRITES)}
+    locked = bind.execute(_LOCKED_TABLES, modes).scalars().all()
+    # The version table is the run's own: created by it on a new database, never written by the
+    # application.
+    if any(holds_rows(bind, name) for name in locked if name != context.version_table):
+        commit_mid_run(bind)
+
+
+def _commits_after_each_table(context: MigrationContext) -> bool:
+    if context.as_sql:
+        return False
+    bind = context.bind
+    return bind is not None and _COMMITS_AFTER_EACH_TABLE in bind.info and can_commit_mid_run(bind)
+
+
+def add_foreign_key(
+    name: str | None,
+    table_name: str,
+    referred_table: str,
+    columns: list[str],
+    referred_columns: list[str],
+) -> None:
+    """``op.create_foreign_key`` on an existing table; ``NOT VALID`` if it holds rows and the
+    run can commit before validating it (:func:`validate_foreign_keys`)."""
+    context = op.get_context()
+    not_valid = _commits_after_each_table(context) and holds_rows(op.get_bind(), table_name)
+    op.create_foreign_key(
+        name,
+        table_name,
+        referred_table,
+        columns,
+        referred_columns,
+        postgresql_not_valid=not_valid,
+    )
+
+
+def declared_foreign_keys(columns: Iterable[sa.Column]) -> set[ForeignKey]:  # type: ignore[type-arg]
+    """The foreign keys the given columns declare, as :func:`validate_foreign_keys` takes them."""
+    return {
+        ((column.name,), fk.target_fullname.rsplit(".", 1)[0])
+        for column in columns
+        for fk in column.foreign_keys
+    }
+
+
+def validate_foreign_keys(table_name: str, declared: set[ForeignKey]) -> None:
+    """Validate the ``NOT VALID`` foreign keys of ``table_name`` that are ``declared``: this
+    run's, or a run's that died before validating them."""
+    context = op.get_context()
+    if context.as_sql or context.dialect.name != "postgresql" or not declared:
+        return
+    bind = op.get_bind()
+    unvalidated = set(
+        bind.execute(
+            sa.text(
+                "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:table) "
+                "AND contype = 'f' AND NOT convalidated"
+            ),
+            {"table": table_name},
+        ).scalars()
+    )
+    if not unvalidated:
+        return
+    quote = bind.dialect.identifier_preparer.quote
+    for fk in sa.inspect(bind).get_foreign_keys(table_name):
+        name, key = fk["name"], (tuple(fk["constrained_columns"]), fk["referred_table"])
+        if name in unvalidated and key in declared:
+            op.execute(f"ALTER TABLE {quote(table_name)} VALIDATE CONSTRAINT {quote(str(name))}")

@@ -1,13 +1,15 @@
 """Application writes during ``alembic upgrade head``: how long does any write wait?
 
 ``python -m benchmarks write-load [--tiny] [--rows N]`` (PostgreSQL). A database at
-``vidpipe_0002`` gets ``rows`` rows in each table the later revisions touch (``scenes``,
-``scene_manifests``, ``scene_audio_manifests``; 1,000 ``projects``), generated server-side.
-A writer process then inserts and updates rows of those tables in short transactions, one after
-another, and times each transaction, twice: for a while with nothing else running (the
-baseline), and while ``alembic upgrade head`` runs in its own process. The upgrade's log lines
-are timestamped as they arrive, so each write is charged to the revision that was running when
-it started: a revision that still blocks writes shows up by name.
+``vidpipe_0002`` gets ``rows`` rows in each table the later revisions change (``manifests``,
+``assets``, ``projects``, ``scenes``, ``video_clips``, ``scene_manifests``,
+``scene_audio_manifests``), generated server-side. A writer process then inserts and updates
+rows of all those tables in short transactions, one after another, and times each transaction,
+twice: for a while with nothing else running (the baseline), and while ``alembic upgrade head``
+runs in its own process. The upgrade's log lines are timestamped as they arrive, so each write
+is charged to the revision that was running when it started; and while the upgrade runs, a
+sampler reads ``pg_locks`` every 10 ms for the writer's lock waits and the migration's lock and
+statement behind each: a revision that still blocks writes shows up by name, table and lock.
 """
 
 import itertools
@@ -15,6 +17,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
@@ -26,7 +29,7 @@ from sqlalchemy.pool import NullPool
 from benchmarks.report import Row
 from vidpipe.db import create_engine, upgrade
 
-__all__ = ["PROJECTS", "WriteLoad", "fill", "write_load"]
+__all__ = ["PROJECTS", "SCENE_WRITES", "TABLE_WRITES", "WriteLoad", "fill", "write_load"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Projects the generated rows are spread over (a project holds ``rows / PROJECTS`` scenes).
@@ -39,24 +42,38 @@ WRITER_SCENE_INDEX = 10_000_000
 
 
 def fill(connection: sa.Connection, rows: int) -> None:
-    """Insert ``rows`` scenes, scene manifests and audio manifests (and PROJECTS projects) into a
-    PostgreSQL database at ``vidpipe_0002``, generated inside the server."""
-    per_project = f"i / {PROJECTS}"
+    """Insert ``rows`` rows into each table the revisions after ``vidpipe_0002`` change
+    (manifests, assets, projects, scenes, video_clips, scene_manifests, scene_audio_manifests)
+    of a PostgreSQL database at ``vidpipe_0002``, generated inside the server.
+
+    The first PROJECTS projects hold the scenes, ``rows / PROJECTS`` each; every scene has a
+    manifest, an audio manifest and a video clip, every manifest an asset."""
     project = f"md5('p' || mod(i, {PROJECTS}))::uuid"
+    scene_index = f"i / {PROJECTS}"
     statements = (
+        "INSERT INTO manifests (id, name, category, status, asset_count, total_processing_cost, "
+        "times_used, version) SELECT md5('m' || i)::uuid, 'manifest', 'CUSTOM', 'READY', 1, 0, "
+        "0, 1 FROM generate_series(0, :last) AS i",
+        "INSERT INTO assets (id, manifest_id, asset_type, name, manifest_tag, source, "
+        "sort_order, is_face_crop) SELECT md5('a' || i)::uuid, md5('m' || i)::uuid, "
+        "'CHARACTER', 'asset', 'CHAR_' || mod(i, 50), 'uploaded', 0, false "
+        "FROM generate_series(0, :last) AS i",
         "INSERT INTO projects (id, prompt, style, aspect_ratio, target_clip_duration, "
         "target_scene_count, status) SELECT md5('p' || i)::uuid, 'prompt', 'cinematic', '16:9', "
-        f"8, 3, 'done' FROM generate_series(0, {PROJECTS - 1}) AS i",
+        f"8, 3, 'done' FROM generate_series(0, greatest(:last, {PROJECTS - 1})) AS i",
         "INSERT INTO scenes (id, project_id, scene_index, scene_description, start_frame_prompt, "
         f"end_frame_prompt, video_motion_prompt, status) SELECT md5(i::text)::uuid, {project}, "
-        f"{per_project}, 'a scene', 'start', 'end', 'motion', 'done' "
+        f"{scene_index}, 'a scene', 'start', 'end', 'motion', 'done' "
         "FROM generate_series(0, :last) AS i",
+        "INSERT INTO video_clips (id, scene_id, source, status, poll_count, "
+        "veo_submission_count, safety_regen_count) SELECT md5('v' || i)::uuid, "
+        "md5(i::text)::uuid, 'generated', 'done', 0, 0, 0 FROM generate_series(0, :last) AS i",
         "INSERT INTO scene_manifests (project_id, scene_index, manifest_json, asset_tags, "
-        f"new_asset_count) SELECT {project}, {per_project}, "
+        f"new_asset_count) SELECT {project}, {scene_index}, "
         "jsonb_build_object('scene', i), jsonb_build_array('CHAR_' || mod(i, 50), "
         "'LOC_' || mod(i, 20)), 0 FROM generate_series(0, :last) AS i",
         "INSERT INTO scene_audio_manifests (project_id, scene_index, speaker_tags, has_dialogue, "
-        f"has_music) SELECT {project}, {per_project}, jsonb_build_array('CHAR_' || mod(i, 50)), "
+        f"has_music) SELECT {project}, {scene_index}, jsonb_build_array('CHAR_' || mod(i, 50)), "
         "true, false FROM generate_series(0, :last) AS i",
     )
     for statement in statements:
@@ -78,34 +95,44 @@ class WriteLoad:
         return (max(inside, default=0.0), len(inside))
 
 
+#: What the writer's sessions call themselves, so the lock-wait sampler finds them.
+WRITER_NAME = "vidpipe-write-load"
+_PROJECT = "md5('p' || :project)::uuid"
+#: The writer's main transaction: a new scene and its manifest, an existing manifest and scene.
+SCENE_WRITES = (
+    "INSERT INTO scenes (id, project_id, scene_index, scene_description, "
+    "start_frame_prompt, end_frame_prompt, video_motion_prompt, status) VALUES "
+    f"(gen_random_uuid(), {_PROJECT}, :index, 'new', 's', 'e', 'm', 'new')",
+    "INSERT INTO scene_manifests (project_id, scene_index, manifest_json, asset_tags, "
+    f"new_asset_count) VALUES ({_PROJECT}, :index, '{{}}', '[\"CHAR_01\"]', 0)",
+    "UPDATE scene_manifests SET new_asset_count = new_asset_count + 1 "
+    f"WHERE project_id = {_PROJECT} AND scene_index = :existing",
+    f"UPDATE scenes SET status = 'edited' WHERE project_id = {_PROJECT} "
+    "AND scene_index = :existing",
+)
+#: After each main transaction, one of these in its own transaction, in turn: every other table
+#: a revision changes gets written too. One table each, as an application's request would.
+TABLE_WRITES = (
+    "UPDATE projects SET status = 'edited' WHERE id = md5('p' || :row)::uuid",
+    "UPDATE manifests SET times_used = times_used + 1 WHERE id = md5('m' || :row)::uuid",
+    "UPDATE assets SET sort_order = sort_order + 1 WHERE id = md5('a' || :row)::uuid",
+    "UPDATE video_clips SET poll_count = poll_count + 1 WHERE id = md5('v' || :row)::uuid",
+    "UPDATE scene_audio_manifests SET has_music = NOT has_music "
+    f"WHERE project_id = {_PROJECT} AND scene_index = :existing",
+)
+
+
 def _write(url: str, rows: int, first: int, stop: Event, ready: Event, results: Pipe) -> None:
-    """The application: one transaction after another, each inserting a scene and its
-    manifest (scene indexes from ``first`` on) and updating an existing manifest and scene,
-    until ``stop``."""
+    """The application, until ``stop``: one short transaction after another, alternately the
+    scene writes (scene indexes from ``first`` on) and one of the other tables' updates."""
     engine = create_engine(url, poolclass=NullPool)
     load = WriteLoad()
-    project = "md5('p' || :project)::uuid"
-    statements = [
-        sa.text(
-            "INSERT INTO scenes (id, project_id, scene_index, scene_description, "
-            "start_frame_prompt, end_frame_prompt, video_motion_prompt, status) VALUES "
-            f"(gen_random_uuid(), {project}, :index, 'new', 's', 'e', 'm', 'new')"
-        ),
-        sa.text(
-            "INSERT INTO scene_manifests (project_id, scene_index, manifest_json, asset_tags, "
-            f"new_asset_count) VALUES ({project}, :index, '{{}}', '[\"CHAR_01\"]', 0)"
-        ),
-        sa.text(
-            "UPDATE scene_manifests SET new_asset_count = new_asset_count + 1 "
-            f"WHERE project_id = {project} AND scene_index = :existing"
-        ),
-        sa.text(
-            f"UPDATE scenes SET status = 'edited' WHERE project_id = {project} "
-            "AND scene_index = :existing"
-        ),
-    ]
+    scene_writes = [sa.text(statement) for statement in SCENE_WRITES]
+    other_writes = [sa.text(statement) for statement in TABLE_WRITES]
     count = 0
     with engine.connect() as connection:
+        connection.exec_driver_sql(f"SET application_name = '{WRITER_NAME}'")
+        connection.commit()
         ready.set()
         while not stop.is_set():
             count += 1
@@ -113,16 +140,18 @@ def _write(url: str, rows: int, first: int, stop: Event, ready: Event, results: 
                 "project": count % PROJECTS,
                 "index": first + count,
                 "existing": (count * 7919) % max(1, rows // PROJECTS),
+                "row": (count * 7919) % rows,
             }
-            started = time.monotonic()
-            try:
-                with connection.begin():
-                    for statement in statements:
-                        connection.execute(statement, values)
-            except sa.exc.DBAPIError as exc:
-                load.errors.append(str(exc.orig).splitlines()[0])
-            load.starts.append(started)
-            load.seconds.append(time.monotonic() - started)
+            for statements in (scene_writes, [other_writes[count % len(other_writes)]]):
+                started = time.monotonic()
+                try:
+                    with connection.begin():
+                        for statement in statements:
+                            connection.execute(statement, values)
+                except sa.exc.DBAPIError as exc:
+                    load.errors.append(str(exc.orig).splitlines()[0])
+                load.starts.append(started)
+                load.seconds.append(time.monotonic() - started)
     engine.dispose()
     results.send(load)
 
@@ -148,6 +177,63 @@ class _Writer:
         load: WriteLoad = self._receive.recv()
         self._process.join(60)
         return load
+
+
+#: What the writer waits behind, whenever it waits for a table lock: the migration's lock on that
+#: table (held, or queued ahead of the writer) that conflicts with a write, and the statement the
+#: migration runs (or last ran) at that moment.
+_WAITS = sa.text(
+    "SELECT c.relname, w.mode, h.mode, h.granted, b.query, "
+    "extract(epoch FROM clock_timestamp() - a.query_start) "
+    "FROM pg_stat_activity a "
+    "JOIN pg_locks w ON w.pid = a.pid AND NOT w.granted AND w.locktype = 'relation' "
+    "JOIN pg_class c ON c.oid = w.relation "
+    "JOIN pg_locks h ON h.relation = w.relation AND h.pid = ANY(pg_blocking_pids(a.pid)) "
+    "AND h.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
+    "'AccessExclusiveLock') "
+    "JOIN pg_stat_activity b ON b.pid = h.pid "
+    "WHERE a.application_name = :writer"
+)
+#: How often the sampler looks (seconds), and the shortest wait it reports.
+_SAMPLE_EVERY = 0.01
+_REPORTED_WAIT = 0.05
+
+
+@dataclass(frozen=True)
+class _Blocker:
+    """A lock the writer waited for, and the migration's lock and statement it waited behind."""
+
+    table: str
+    wanted: str
+    blocking: str
+    held: bool
+    statement: str
+
+
+class _LockWaits(threading.Thread):
+    """Samples the writer's lock waits while the upgrade runs: the longest wait seen behind
+    each blocker, and when it was seen (monotonic clock)."""
+
+    def __init__(self, url: sa.URL) -> None:
+        super().__init__(daemon=True)
+        self._engine = create_engine(url, poolclass=NullPool)
+        self._done = threading.Event()
+        self.longest: dict[_Blocker, tuple[float, float]] = {}
+
+    def run(self) -> None:
+        with self._engine.connect() as connection:
+            while not self._done.wait(_SAMPLE_EVERY):
+                found = connection.execute(_WAITS, {"writer": WRITER_NAME}).all()
+                connection.rollback()
+                for table, wanted, blocking, held, statement, waited in found:
+                    blocker = _Blocker(table, wanted, blocking, held, " ".join(statement.split()))
+                    if waited > self.longest.get(blocker, (0.0, 0.0))[0]:
+                        self.longest[blocker] = (float(waited), time.monotonic())
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join(60)
+        self._engine.dispose()
 
 
 def _upgrade_head(url: sa.URL) -> list[tuple[float, str]]:
@@ -187,12 +273,15 @@ def write_load(url: sa.URL, rows: int, baseline_seconds: float) -> list[Row]:
     baseline = writer.stop()
 
     writer = _Writer(url, rows, 2 * WRITER_SCENE_INDEX)
+    waits = _LockWaits(url)
+    waits.start()
     try:
         time.sleep(min(1.0, baseline_seconds))
         marks = _upgrade_head(url)
         time.sleep(min(1.0, baseline_seconds))
     finally:
         during = writer.stop()
+        waits.stop()
 
     quiet, quiet_count = baseline.longest()
     upgrade_wait, upgrade_count = during.longest(marks[0][0], marks[-1][0])
@@ -222,4 +311,30 @@ def write_load(url: sa.URL, rows: int, baseline_seconds: float) -> list[Row]:
                 quiet,
             )
         )
-    return rows_out
+    return rows_out + _blocker_rows(waits.longest, marks, quiet)
+
+
+def _blocker_rows(
+    longest: dict[_Blocker, tuple[float, float]], marks: list[tuple[float, str]], quiet: float
+) -> list[Row]:
+    """The writer's longest lock waits, each with the revision it fell in and what blocked it."""
+    rows = []
+    for blocker, (waited, seen) in sorted(longest.items(), key=lambda item: -item[1][0]):
+        if waited < _REPORTED_WAIT:
+            break
+        step = next((step for at, step in reversed(marks) if at <= seen), "start")
+        statement = (
+            blocker.statement if len(blocker.statement) <= 80 else blocker.statement[:77] + "..."
+        )
+        rows.append(
+            Row(
+                f"  lock wait on {blocker.table} during {step}",
+                "postgresql",
+                f"{blocker.wanted} behind the migration's {blocker.blocking} "
+                f"({'held' if blocker.held else 'queued'}; its statement: {statement})",
+                waited,
+                "no migration",
+                quiet,
+            )
+        )
+    return rows

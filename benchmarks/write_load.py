@@ -181,9 +181,10 @@ class _Writer:
 
 #: What the writer waits behind, whenever it waits for a table lock: the migration's lock on that
 #: table (held, or queued ahead of the writer) that conflicts with a write, and the statement the
-#: migration runs (or last ran) at that moment.
+#: migration runs (or last ran) at that moment. A wait is told apart by the writer's statement
+#: start.
 _WAITS = sa.text(
-    "SELECT c.relname, w.mode, h.mode, h.granted, b.query, "
+    "SELECT a.query_start, c.relname, w.mode, h.mode, h.granted, b.query, "
     "extract(epoch FROM clock_timestamp() - a.query_start) "
     "FROM pg_stat_activity a "
     "JOIN pg_locks w ON w.pid = a.pid AND NOT w.granted AND w.locktype = 'relation' "
@@ -194,46 +195,63 @@ _WAITS = sa.text(
     "JOIN pg_stat_activity b ON b.pid = h.pid "
     "WHERE a.application_name = :writer"
 )
-#: How often the sampler looks (seconds), and the shortest wait it reports.
+#: How often the sampler looks (seconds), the shortest wait it reports, and how many at most.
 _SAMPLE_EVERY = 0.01
 _REPORTED_WAIT = 0.05
+_REPORTED_BLOCKERS = 5
 
 
 @dataclass(frozen=True)
 class _Blocker:
-    """A lock the writer waited for, and the migration's lock and statement it waited behind."""
+    """A lock the writer waited for, and the migration's lock it waited behind."""
 
     table: str
     wanted: str
     blocking: str
     held: bool
+
+
+@dataclass
+class _Wait:
+    """One wait of the writer: the migration's statement when it was first seen (the one that
+    took the lock, or soon after), how long it lasted, and when (monotonic clock)."""
+
     statement: str
+    seconds: float = 0.0
+    seen: float = 0.0
 
 
 class _LockWaits(threading.Thread):
-    """Samples the writer's lock waits while the upgrade runs: the longest wait seen behind
-    each blocker, and when it was seen (monotonic clock)."""
+    """Samples the writer's lock waits while the upgrade runs."""
 
     def __init__(self, url: sa.URL) -> None:
         super().__init__(daemon=True)
         self._engine = create_engine(url, poolclass=NullPool)
         self._done = threading.Event()
-        self.longest: dict[_Blocker, tuple[float, float]] = {}
+        self._waits: dict[tuple[object, _Blocker], _Wait] = {}
 
     def run(self) -> None:
         with self._engine.connect() as connection:
             while not self._done.wait(_SAMPLE_EVERY):
                 found = connection.execute(_WAITS, {"writer": WRITER_NAME}).all()
                 connection.rollback()
-                for table, wanted, blocking, held, statement, waited in found:
-                    blocker = _Blocker(table, wanted, blocking, held, " ".join(statement.split()))
-                    if waited > self.longest.get(blocker, (0.0, 0.0))[0]:
-                        self.longest[blocker] = (float(waited), time.monotonic())
+                for began, table, wanted, blocking, held, statement, seconds in found:
+                    key = (began, _Blocker(table, wanted, blocking, held))
+                    wait = self._waits.setdefault(key, _Wait(" ".join(statement.split())))
+                    wait.seconds, wait.seen = float(seconds), time.monotonic()
 
     def stop(self) -> None:
         self._done.set()
         self.join(60)
         self._engine.dispose()
+
+    def longest(self) -> list[tuple[_Blocker, _Wait]]:
+        """The longest wait behind each blocker, longest first."""
+        longest: dict[_Blocker, _Wait] = {}
+        for (_began, blocker), wait in self._waits.items():
+            if wait.seconds > longest.get(blocker, _Wait("")).seconds:
+                longest[blocker] = wait
+        return sorted(longest.items(), key=lambda item: -item[1].seconds)
 
 
 def _upgrade_head(url: sa.URL) -> list[tuple[float, str]]:
@@ -311,28 +329,26 @@ def write_load(url: sa.URL, rows: int, baseline_seconds: float) -> list[Row]:
                 quiet,
             )
         )
-    return rows_out + _blocker_rows(waits.longest, marks, quiet)
+    return rows_out + _blocker_rows(waits.longest(), marks, quiet)
 
 
 def _blocker_rows(
-    longest: dict[_Blocker, tuple[float, float]], marks: list[tuple[float, str]], quiet: float
+    waits: list[tuple[_Blocker, _Wait]], marks: list[tuple[float, str]], quiet: float
 ) -> list[Row]:
     """The writer's longest lock waits, each with the revision it fell in and what blocked it."""
     rows = []
-    for blocker, (waited, seen) in sorted(longest.items(), key=lambda item: -item[1][0]):
-        if waited < _REPORTED_WAIT:
+    for blocker, wait in waits[:_REPORTED_BLOCKERS]:
+        if wait.seconds < _REPORTED_WAIT:
             break
-        step = next((step for at, step in reversed(marks) if at <= seen), "start")
-        statement = (
-            blocker.statement if len(blocker.statement) <= 80 else blocker.statement[:77] + "..."
-        )
+        step = next((step for at, step in reversed(marks) if at <= wait.seen), "start")
+        statement = wait.statement if len(wait.statement) <= 80 else wait.statement[:77] + "..."
         rows.append(
             Row(
                 f"  lock wait on {blocker.table} during {step}",
                 "postgresql",
                 f"{blocker.wanted} behind the migration's {blocker.blocking} "
                 f"({'held' if blocker.held else 'queued'}; its statement: {statement})",
-                waited,
+                wait.seconds,
                 "no migration",
                 quiet,
             )

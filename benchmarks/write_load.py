@@ -193,7 +193,7 @@ _WAITS = sa.text(
     "AND h.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', "
     "'AccessExclusiveLock') "
     "JOIN pg_stat_activity b ON b.pid = h.pid "
-    "WHERE a.application_name = :writer"
+    "WHERE a.application_name = :writer AND a.datname = current_database()"
 )
 #: How often the sampler looks (seconds), the shortest wait it reports, and how many at most.
 _SAMPLE_EVERY = 0.01

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from alembic import command
 
 from benchmarks.write_load import SCENE_WRITES, TABLE_WRITES, fill
-from tests.databases import dialect_params, fresh_database
+from tests.databases import HeadTemplates, dialect_params
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from tests.test_online_index import Upgrade, wait_for
-from vidpipe.db import create_engine, current_revision, upgrade
+from vidpipe.db import current_revision, upgrade
 from vidpipe.db.errors import InjectedFault
 from vidpipe.db.faults import FAIL_AFTER_STATEMENT
 from vidpipe.db.migrate import alembic_config
@@ -95,7 +95,7 @@ def test_each_table_is_written_again_once_its_own_changes_are_committed(
 
 
 def test_a_run_killed_before_validating_a_foreign_key_is_finished_by_the_next(
-    at_0005: sa.Engine, tmp_path: Path
+    at_0005: sa.Engine, head_templates: HeadTemplates
 ) -> None:
     with at_0005.connect() as connection:
         config = alembic_config(
@@ -119,10 +119,5 @@ def test_a_run_killed_before_validating_a_foreign_key_is_finished_by_the_next(
 
     assert current_revision(at_0005) == HEAD
     assert unvalidated_foreign_keys(at_0005) == set()
-    with fresh_database("postgresql", tmp_path / "reference") as reference_url:
-        reference = create_engine(reference_url, poolclass=sa.pool.NullPool)
-        try:
-            upgrade(reference)
-            assert snapshot(at_0005) == snapshot(reference)
-        finally:
-            reference.dispose()
+    with head_templates.engine("postgresql") as reference:
+        assert snapshot(at_0005) == snapshot(reference)

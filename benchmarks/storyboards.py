@@ -176,7 +176,7 @@ def _raw_save(
     ``per_project``: one executemany per table for each project as it comes (what one
     ``save_storyboard`` per call is measured against); otherwise one per table for all of them.
     """
-    mark = "%s" if dialect == "postgresql" else "?"
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"  # sqlite3; psycopg, PyMySQL
 
     def marks(n: int) -> str:
         return ", ".join([mark] * n)
@@ -222,9 +222,8 @@ def _raw_rows(
     document: Callable[[Any], Any] = (
         Jsonb if dialect == "postgresql" else lambda value: json.dumps(value)
     )
-    key: Callable[[uuid.UUID], Any] = (
-        (lambda i: i) if dialect == "postgresql" else (lambda i: i.hex)
-    )
+    # As SQLAlchemy binds them: CHAR(32) hex on SQLite, the UUID itself where it is native.
+    key: Callable[[uuid.UUID], Any] = (lambda i: i.hex) if dialect == "sqlite" else (lambda i: i)
     data = storyboard.model_dump(mode="json")
     pid = key(project_id)
     projects = [

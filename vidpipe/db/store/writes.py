@@ -136,8 +136,10 @@ def storyboard_batch(session: Session) -> Iterator[None]:
 def _write(session: Session, storyboards: list[Prepared]) -> None:
     """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT.
 
-    The projects are locked before anything is decided (see :func:`_lock_and_update`), so
-    saves of one project serialise: the later one replaces the earlier one whole.
+    The projects are locked before anything is decided (see :func:`_lock_and_look_up`), so
+    saves of one project serialise: the later one replaces the earlier one whole. Everything
+    after the look-up is written without reading anything back, so it is sent in one round trip
+    where the driver can (:func:`_one_round_trip`), the SAVEPOINT's release included.
     """
     session.flush()  # projects added but not yet flushed must be visible below
     refuse_oversized(session, storyboards)
@@ -145,18 +147,27 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     try:
         connection = session.connection()
         with _savepoint(connection):
-            stored = _lock_and_update(connection, storyboards)
-            for table in STORYBOARD_TABLES:
-                holders = [pid for pid in project_ids if table.name in stored[pid]]
-                for chunk in _chunks(holders):
-                    connection.execute(_DELETES[table.name], {"project_ids": chunk})
-            for table, rows in (
-                (scenes_table, [row for p in storyboards for row in p.scene_rows]),
-                (manifests_table, [row for p in storyboards for row in p.manifest_rows]),
-                (audio_table, [row for p in storyboards for row in p.audio_rows]),
-            ):
-                if rows:
-                    _insert_many(connection, table, rows)
+            # SQLite: only a write can wait for the database lock (see _lock_and_look_up).
+            write_first = connection.dialect.name == "sqlite"
+            project_values = [prepared.project_values for prepared in storyboards]
+            if write_first:
+                _update_projects(connection, project_values)
+            stored = _lock_and_look_up(connection, project_ids, lock=not write_first)
+            with _one_round_trip(connection):
+                if not write_first:
+                    _update_projects(connection, project_values)
+                for table in STORYBOARD_TABLES:
+                    holders = [pid for pid in project_ids if table.name in stored[pid]]
+                    for chunk in _chunks(holders):
+                        connection.execute(_DELETES[table.name], {"project_ids": chunk})
+                for table, rows in (
+                    (scenes_table, [row for p in storyboards for row in p.scene_rows]),
+                    (manifests_table, [row for p in storyboards for row in p.manifest_rows]),
+                    (audio_table, [row for p in storyboards for row in p.audio_rows]),
+                ):
+                    if rows:
+                        _insert_many(connection, table, rows)
+                connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
     except IntegrityError as exc:
         raise explain_integrity_error(session, project_ids, exc) from exc
     except OperationalError as exc:
@@ -166,7 +177,8 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
 
 @contextmanager
 def _savepoint(connection: sa.Connection) -> Iterator[None]:
-    """Run the block inside a SAVEPOINT: on an exception, undo the block's work only.
+    """Run the block inside a SAVEPOINT, which the block releases: on an exception, undo the
+    block's work only.
 
     Sent as plain SQL: SQLAlchemy's ``begin_nested`` compiles a fresh SAVEPOINT and RELEASE
     for every call, and for a single save that cost more than its SQL did. The store adds no
@@ -179,13 +191,43 @@ def _savepoint(connection: sa.Connection) -> Iterator[None]:
         connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
         raise
-    connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
-def _lock_and_update(
-    connection: sa.Connection, storyboards: list[Prepared]
+@contextmanager
+def _one_round_trip(connection: sa.Connection) -> Iterator[None]:
+    """Send the block's statements together, for statements whose results nobody reads.
+
+    psycopg's pipeline mode queues them and waits once, at the end of the block: the round trip
+    each statement would otherwise wait for cost a single save more than its rows did. A
+    database error then surfaces at a later statement of the block (which SQLAlchemy's message
+    names) or at its end, where it is raised as SQLAlchemy raises a statement's error
+    (``IntegrityError``, ``OperationalError``, ...); the statements queued after the failing one
+    are not run. Other drivers (asyncpg, aiosqlite, PyMySQL, psycopg's async connection, ...)
+    send each statement as it comes, and the block works the same.
+    """
+    dbapi = connection.dialect.loaded_dbapi
+    driver_connection = connection.connection.driver_connection
+    if (
+        connection.dialect.driver != "psycopg"
+        or driver_connection is None
+        or not dbapi.Pipeline.is_supported()
+    ):
+        yield
+        return
+    try:
+        with driver_connection.pipeline():
+            yield
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            None, None, exc, dbapi.Error, dialect=connection.dialect
+        ) from exc
+
+
+def _lock_and_look_up(
+    connection: sa.Connection, project_ids: list[uuid.UUID], *, lock: bool
 ) -> dict[uuid.UUID, set[str]]:
-    """Lock the projects, set their columns, and say which tables hold rows of each.
+    """Lock the projects (unless the caller's UPDATE of them has) and say which tables hold rows
+    of each.
 
     Nothing is decided before the lock: a save that waited for another save of the same project
     sees what that one committed, and deletes it.
@@ -197,26 +239,22 @@ def _lock_and_update(
       tables the last save wrote, and the existence checks add rows saved without a kind
       (before vidpipe_0004). On PostgreSQL under REPEATABLE READ or SERIALIZABLE, a project
       saved after the snapshot cannot be locked (serialization failure: see
-      :func:`explain_lost_race`).
+      :func:`explain_lost_race`). The projects' UPDATE follows the lock.
     - SQLite locks the whole database, and only a write can wait for that lock (a transaction
-      that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the UPDATE comes
-      first and takes it; the look-up after it sees the latest data.
+      that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the projects'
+      UPDATE comes first and takes it (``lock=False``); the look-up after it sees the latest
+      data.
 
     A first save of a project (no rows anywhere) sends no DELETE: on MariaDB a DELETE of an empty
     range takes gap locks, and concurrent first saves of different projects would deadlock in
     them. (Replacing stored storyboards still can: see :func:`explain_lost_race`.)
     """
-    project_ids = [prepared.project_id for prepared in storyboards]
-    values = [prepared.project_values for prepared in storyboards]
-    locking = connection.dialect.name != "sqlite"
-    if not locking:
-        _update_projects(connection, values)
     stored: dict[uuid.UUID, set[str]] = {}
     for chunk in _chunks(sorted(project_ids)):
-        query = _LOCK if locking else _LOOK_UP
+        query = _LOCK if lock else _LOOK_UP
         for row in connection.execute(query, {"project_ids": chunk}):
             tables = {table.name for table in STORYBOARD_TABLES if row._mapping[table.name]}
-            if locking:
+            if lock:
                 tables |= _KIND_TABLES.get(row.storyboard_kind, set())
             stored[row.id] = tables
     missing = set(project_ids) - set(stored)
@@ -224,8 +262,6 @@ def _lock_and_update(
         raise UnknownProjectError(
             f"No project with id {', '.join(map(str, sorted(missing)))}: nothing was saved"
         )
-    if locking:
-        _update_projects(connection, values)
     return stored
 
 

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
 from benchmarks.report import Row
-from benchmarks.timing import median_seconds
+from benchmarks.timing import interleaved_median_seconds, median_seconds
 from tests.storyboards import enhanced_storyboard
 from vidpipe.db import create_engine, upgrade
 from vidpipe.db.models import Project, Scene, SceneAudioManifest, SceneManifest
@@ -51,10 +51,10 @@ def save_storyboards(url: sa.URL, dialect: str, projects: int, repeat: int) -> l
         def raw_per_project() -> None:
             _raw_save(engine, dialect, project_ids, storyboard, per_project=True)
 
-        seconds = {
-            run: median_seconds(run, repeat, setup=clear)
-            for run in (batched, one_by_one, raw, raw_per_project)
-        }
+        runs = (batched, one_by_one, raw, raw_per_project)
+        seconds = dict(
+            zip(runs, interleaved_median_seconds(runs, repeat, setup=clear), strict=True)
+        )
         peak = {run: _peak_memory(run, clear) for run in (batched, raw)}
     finally:
         engine.dispose()

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.cli import REPO_ROOT
+from tests.databases import dialect_params
 
 
 def test_benchmarks_run_at_a_tiny_size() -> None:
@@ -20,6 +23,22 @@ def test_benchmarks_run_at_a_tiny_size() -> None:
     for dialect in ("sqlite", "postgresql"):
         assert ("start-up check at head", dialect) in benchmarks
         assert ("cold upgrade of a fresh database", dialect) in benchmarks
+
+
+@pytest.mark.parametrize("dialect", dialect_params("mariadb"), indirect=True)
+def test_the_save_benchmark_runs_alone_on_mariadb_at_a_tiny_size(dialect: str) -> None:
+    """``python -m benchmarks save --dialects mariadb``: the raw baseline speaks PyMySQL too."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "save", "--tiny", "--dialects", dialect],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| save ")]
+    assert [row.split(" | ")[1] for row in rows] == [dialect, dialect]
+    assert "raw driver executemany per project" in rows[1]
 
 
 def test_write_load_benchmark_runs_at_a_tiny_size() -> None:

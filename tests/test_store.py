@@ -212,11 +212,9 @@ def test_a_failed_save_keeps_the_callers_earlier_work(session: Session) -> None:
     assert load_storyboard(session, project_id) == base_storyboard(0)
 
 
-def test_a_storyboard_whose_scenes_have_keyframes_is_not_replaced(session: Session) -> None:
-    project_id = new_project(session)
-    save_storyboard(session, project_id, enhanced_storyboard(0, 1, 2))
+def _add_keyframe(session: Session, project_id: uuid.UUID, scene_index: int) -> None:
     scene_id = session.scalar(
-        sa.select(Scene.id).where(Scene.project_id == project_id, Scene.scene_index == 1)
+        sa.select(Scene.id).where(Scene.project_id == project_id, Scene.scene_index == scene_index)
     )
     session.add(
         Keyframe(
@@ -228,6 +226,12 @@ def test_a_storyboard_whose_scenes_have_keyframes_is_not_replaced(session: Sessi
             source="generated",
         )
     )
+
+
+def test_a_storyboard_whose_scenes_have_keyframes_is_not_replaced(session: Session) -> None:
+    project_id = new_project(session)
+    save_storyboard(session, project_id, enhanced_storyboard(0, 1, 2))
+    _add_keyframe(session, project_id, 1)
     session.commit()
     before = stored_rows(session)
 
@@ -235,6 +239,50 @@ def test_a_storyboard_whose_scenes_have_keyframes_is_not_replaced(session: Sessi
         save_storyboard(session, project_id, base_storyboard(0))
     session.commit()
     assert stored_rows(session) == before
+
+
+def test_a_save_the_database_refuses_keeps_the_callers_earlier_work(session: Session) -> None:
+    """The database refuses the save midway (the old scenes' keyframes block their DELETE,
+    after the lock and the projects' UPDATE): only the save's SAVEPOINT is undone, and the error
+    is the store's, even where the writes after the lock travel in one round trip."""
+    project_id = new_project(session)
+    save_storyboard(session, project_id, enhanced_storyboard(0, 1))
+    _add_keyframe(session, project_id, 0)
+    session.commit()
+    other = new_project(session)  # the caller's earlier work, not committed
+    save_storyboard(session, other, base_storyboard(0))
+
+    with pytest.raises(StoryboardError, match="scenes 0 have keyframes or video clips"):
+        save_storyboard(session, project_id, base_storyboard(0, 1))
+    save_storyboard(session, other, base_storyboard(0, 1))  # the transaction goes on
+    session.commit()
+    assert load_storyboard(session, project_id) == enhanced_storyboard(0, 1)
+    assert load_storyboard(session, other) == base_storyboard(0, 1)
+
+
+@pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
+def test_a_save_that_gives_up_waiting_for_a_lock_keeps_the_callers_earlier_work(
+    session: Session, engine: sa.Engine
+) -> None:
+    """The last INSERT of a save waits for a table another connection locked, until the
+    caller's lock_timeout. With psycopg the writes after the lock are sent together, and the
+    error arrives only as that round trip ends: it must still be SQLAlchemy's error, with the
+    save's SAVEPOINT undone and the transaction usable."""
+    project_id = new_project(session)
+    session.commit()
+    other = new_project(session)  # the caller's earlier work, not committed
+    save_storyboard(session, other, base_storyboard(0))  # no scene_audio_manifests rows
+    session.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+    with engine.connect() as blocker:
+        blocker.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+        blocker.exec_driver_sql("LOCK TABLE scene_audio_manifests IN SHARE MODE")
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            save_storyboard(session, project_id, enhanced_storyboard(0, 1))
+        blocker.rollback()
+    save_storyboard(session, project_id, base_storyboard(0))  # the transaction goes on
+    session.commit()
+    assert load_storyboard(session, other) == base_storyboard(0)
+    assert load_storyboard(session, project_id) == base_storyboard(0)
 
 
 def test_a_project_without_a_storyboard_loads_as_none(session: Session) -> None:

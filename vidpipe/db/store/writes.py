@@ -1,7 +1,7 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, driver-level executemany."""
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -48,16 +48,23 @@ _KIND_TABLES = {
 
 _PROJECT_IDS: sa.BindParameter[Any] = sa.bindparam("project_ids", expanding=True)
 
-#: Which projects exist, their kind, and which tables hold rows of theirs; built once, so a
-#: save pays for executing it, not for constructing it.
-_LOOK_UP = sa.select(
-    projects_table.c.id,
-    projects_table.c.storyboard_kind,
-    *(
-        sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
-        for table in STORYBOARD_TABLES
-    ),
-).where(projects_table.c.id.in_(_PROJECT_IDS))
+
+def _looking_up(projects: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """These projects' ids and kinds, and whether each of STORYBOARD_TABLES holds rows of theirs
+    (one column per table, in that order)."""
+    return sa.select(
+        projects_table.c.id,
+        projects_table.c.storyboard_kind,
+        *(
+            sa.exists().where(table.c.project_id == projects_table.c.id).label(table.name)
+            for table in STORYBOARD_TABLES
+        ),
+    ).where(projects)
+
+
+#: The look-up of a batch's projects; built once, so a save pays for executing it, not for
+#: constructing it.
+_LOOK_UP = _looking_up(projects_table.c.id.in_(_PROJECT_IDS))
 
 _LOCK = _LOOK_UP.order_by(projects_table.c.id).with_for_update()
 
@@ -65,6 +72,10 @@ _DELETES = {
     table.name: sa.delete(table).where(table.c.project_id.in_(_PROJECT_IDS))
     for table in STORYBOARD_TABLES
 }
+
+
+#: Makes a statement sent through the driver, and gives the column each parameter is bound as.
+_Build = Callable[[], tuple[sa.Insert | sa.Update | sa.Select[Any], Mapping[str, sa.Column[Any]]]]
 
 
 class _DriverStatement(NamedTuple):
@@ -76,8 +87,9 @@ class _DriverStatement(NamedTuple):
     positional: bool
 
 
-#: Compiled INSERT and UPDATE statements per dialect, keyed by table and column names:
-#: compiling them cost more than a single storyboard's rows take to write.
+#: Compiled INSERT, UPDATE and single-project look-up statements per dialect, keyed by what
+#: they do and the names of their columns: compiling them cost more than a single storyboard's
+#: rows take to write.
 _COMPILED: "WeakKeyDictionary[sa.Dialect, dict[tuple[str, ...], _DriverStatement]]" = (
     WeakKeyDictionary()
 )
@@ -136,8 +148,10 @@ def storyboard_batch(session: Session) -> Iterator[None]:
 def _write(session: Session, storyboards: list[Prepared]) -> None:
     """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT.
 
-    The projects are locked before anything is decided (see :func:`_lock_and_update`), so
-    saves of one project serialise: the later one replaces the earlier one whole.
+    The projects are locked before anything is decided (see :func:`_lock_and_look_up`), so
+    saves of one project serialise: the later one replaces the earlier one whole. Everything
+    after the look-up is written without reading anything back, so it is sent in one round trip
+    where the driver can (:func:`_one_round_trip`), the SAVEPOINT's release included.
     """
     session.flush()  # projects added but not yet flushed must be visible below
     refuse_oversized(session, storyboards)
@@ -145,18 +159,27 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     try:
         connection = session.connection()
         with _savepoint(connection):
-            stored = _lock_and_update(connection, storyboards)
-            for table in STORYBOARD_TABLES:
-                holders = [pid for pid in project_ids if table.name in stored[pid]]
-                for chunk in _chunks(holders):
-                    connection.execute(_DELETES[table.name], {"project_ids": chunk})
-            for table, rows in (
-                (scenes_table, [row for p in storyboards for row in p.scene_rows]),
-                (manifests_table, [row for p in storyboards for row in p.manifest_rows]),
-                (audio_table, [row for p in storyboards for row in p.audio_rows]),
-            ):
-                if rows:
-                    _insert_many(connection, table, rows)
+            # SQLite: only a write can wait for the database lock (see _lock_and_look_up).
+            write_first = connection.dialect.name == "sqlite"
+            project_values = [prepared.project_values for prepared in storyboards]
+            if write_first:
+                _update_projects(connection, project_values)
+            stored = _lock_and_look_up(connection, project_ids, lock=not write_first)
+            with _one_round_trip(connection):
+                if not write_first:
+                    _update_projects(connection, project_values)
+                for table in STORYBOARD_TABLES:
+                    holders = [pid for pid in project_ids if table.name in stored[pid]]
+                    for chunk in _chunks(holders):
+                        connection.execute(_DELETES[table.name], {"project_ids": chunk})
+                for table, rows in (
+                    (scenes_table, [row for p in storyboards for row in p.scene_rows]),
+                    (manifests_table, [row for p in storyboards for row in p.manifest_rows]),
+                    (audio_table, [row for p in storyboards for row in p.audio_rows]),
+                ):
+                    if rows:
+                        _insert_many(connection, table, rows)
+                connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
     except IntegrityError as exc:
         raise explain_integrity_error(session, project_ids, exc) from exc
     except OperationalError as exc:
@@ -166,7 +189,8 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
 
 @contextmanager
 def _savepoint(connection: sa.Connection) -> Iterator[None]:
-    """Run the block inside a SAVEPOINT: on an exception, undo the block's work only.
+    """Run the block inside a SAVEPOINT, which the block releases: on an exception, undo the
+    block's work only.
 
     Sent as plain SQL: SQLAlchemy's ``begin_nested`` compiles a fresh SAVEPOINT and RELEASE
     for every call, and for a single save that cost more than its SQL did. The store adds no
@@ -179,13 +203,43 @@ def _savepoint(connection: sa.Connection) -> Iterator[None]:
         connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
         raise
-    connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
-def _lock_and_update(
-    connection: sa.Connection, storyboards: list[Prepared]
+@contextmanager
+def _one_round_trip(connection: sa.Connection) -> Iterator[None]:
+    """Send the block's statements together, for statements whose results nobody reads.
+
+    psycopg's pipeline mode queues them and waits once, at the end of the block: the round trip
+    each statement would otherwise wait for cost a single save more than its rows did. A
+    database error then surfaces at a later statement of the block (which SQLAlchemy's message
+    names) or at its end, where it is raised as SQLAlchemy raises a statement's error
+    (``IntegrityError``, ``OperationalError``, ...); the statements queued after the failing one
+    are not run. Other drivers (asyncpg, aiosqlite, PyMySQL, psycopg's async connection, ...)
+    send each statement as it comes, and the block works the same.
+    """
+    dbapi = connection.dialect.loaded_dbapi
+    driver_connection = connection.connection.driver_connection
+    if (
+        connection.dialect.driver != "psycopg"
+        or driver_connection is None
+        or not dbapi.Pipeline.is_supported()
+    ):
+        yield
+        return
+    try:
+        with driver_connection.pipeline():
+            yield
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            None, None, exc, dbapi.Error, dialect=connection.dialect
+        ) from exc
+
+
+def _lock_and_look_up(
+    connection: sa.Connection, project_ids: list[uuid.UUID], *, lock: bool
 ) -> dict[uuid.UUID, set[str]]:
-    """Lock the projects, set their columns, and say which tables hold rows of each.
+    """Lock the projects (unless the caller's UPDATE of them has) and say which tables hold rows
+    of each.
 
     Nothing is decided before the lock: a save that waited for another save of the same project
     sees what that one committed, and deletes it.
@@ -197,36 +251,55 @@ def _lock_and_update(
       tables the last save wrote, and the existence checks add rows saved without a kind
       (before vidpipe_0004). On PostgreSQL under REPEATABLE READ or SERIALIZABLE, a project
       saved after the snapshot cannot be locked (serialization failure: see
-      :func:`explain_lost_race`).
+      :func:`explain_lost_race`). The projects' UPDATE follows the lock.
     - SQLite locks the whole database, and only a write can wait for that lock (a transaction
-      that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the UPDATE comes
-      first and takes it; the look-up after it sees the latest data.
+      that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the projects'
+      UPDATE comes first and takes it (``lock=False``); the look-up after it sees the latest
+      data.
 
     A first save of a project (no rows anywhere) sends no DELETE: on MariaDB a DELETE of an empty
     range takes gap locks, and concurrent first saves of different projects would deadlock in
     them. (Replacing stored storyboards still can: see :func:`explain_lost_race`.)
     """
-    project_ids = [prepared.project_id for prepared in storyboards]
-    values = [prepared.project_values for prepared in storyboards]
-    locking = connection.dialect.name != "sqlite"
-    if not locking:
-        _update_projects(connection, values)
     stored: dict[uuid.UUID, set[str]] = {}
     for chunk in _chunks(sorted(project_ids)):
-        query = _LOCK if locking else _LOOK_UP
-        for row in connection.execute(query, {"project_ids": chunk}):
-            tables = {table.name for table in STORYBOARD_TABLES if row._mapping[table.name]}
-            if locking:
-                tables |= _KIND_TABLES.get(row.storyboard_kind, set())
-            stored[row.id] = tables
+        rows: Iterable[Sequence[Any]] = (
+            _look_up_one(connection, chunk[0], lock)
+            if len(chunk) == 1
+            else connection.execute(_LOCK if lock else _LOOK_UP, {"project_ids": chunk})
+        )
+        for project_id, kind, *holds in rows:
+            tables = {
+                table.name for table, held in zip(STORYBOARD_TABLES, holds, strict=True) if held
+            }
+            if lock:
+                tables |= _KIND_TABLES.get(kind, set())
+            stored[project_id] = tables
     missing = set(project_ids) - set(stored)
     if missing:
         raise UnknownProjectError(
             f"No project with id {', '.join(map(str, sorted(missing)))}: nothing was saved"
         )
-    if locking:
-        _update_projects(connection, values)
     return stored
+
+
+def _look_up_one(
+    connection: sa.Connection, project_id: uuid.UUID, lock: bool
+) -> list[Sequence[Any]]:
+    """A single save's look-up (the common case): compiled once per dialect and sent through the
+    driver, which cost a fraction of executing the batch's IN-list statement through Core."""
+
+    def build() -> tuple[sa.Select[Any], Mapping[str, sa.Column[Any]]]:
+        statement = _looking_up(projects_table.c.id == sa.bindparam("project_key"))
+        return (statement.with_for_update() if lock else statement), {
+            "project_key": projects_table.c.id
+        }
+
+    key = ("lock" if lock else "look up", projects_table.name)
+    statement = _driver_statement(connection.dialect, key, build)
+    [parameters] = _driver_parameters(statement, [{"project_key": project_id}])
+    # The driver's id is the dialect's form of it (hex text on SQLite): the caller's is the UUID.
+    return [(project_id, *row[1:]) for row in connection.exec_driver_sql(statement.sql, parameters)]
 
 
 def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
@@ -237,7 +310,7 @@ def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
 def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     names = tuple(rows[0])
 
-    def build() -> tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]:
+    def build() -> tuple[sa.Insert, Mapping[str, sa.Column[Any]]]:
         statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
         return statement, {name: table.c[name] for name in names}
 
@@ -247,7 +320,7 @@ def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str
 def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
     names = tuple(name for name in rows[0] if name != "project_key")
 
-    def build() -> tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]:
+    def build() -> tuple[sa.Update, Mapping[str, sa.Column[Any]]]:
         statement = (
             sa.update(projects_table)
             .where(projects_table.c.id == sa.bindparam("project_key"))
@@ -266,10 +339,7 @@ def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> N
 
 
 def _executemany(
-    connection: sa.Connection,
-    key: tuple[str, ...],
-    build: Callable[[], tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]],
-    rows: list[dict[str, Any]],
+    connection: sa.Connection, key: tuple[str, ...], build: _Build, rows: list[dict[str, Any]]
 ) -> None:
     """One driver-level executemany, values converted by SQLAlchemy's own type processors.
 
@@ -278,6 +348,11 @@ def _executemany(
     per dialect and column set (``build`` makes the statement and its columns on first use).
     """
     statement = _driver_statement(connection.dialect, key, build)
+    connection.exec_driver_sql(statement.sql, _driver_parameters(statement, rows))
+
+
+def _driver_parameters(statement: _DriverStatement, rows: list[dict[str, Any]]) -> list[Any]:
+    """The rows as the driver takes them: converted, in the statement's order or by name."""
     # Column by column with map() and zip(): C loops, where row-by-row Python dominated.
     values = []
     for name, process in zip(statement.names, statement.processors, strict=True):
@@ -286,14 +361,10 @@ def _executemany(
     parameters: list[Any] = list(zip(*values, strict=True))
     if not statement.positional:
         parameters = [dict(zip(statement.names, row, strict=True)) for row in parameters]
-    connection.exec_driver_sql(statement.sql, parameters)
+    return parameters
 
 
-def _driver_statement(
-    dialect: sa.Dialect,
-    key: tuple[str, ...],
-    build: Callable[[], tuple[sa.Insert | sa.Update, dict[str, sa.Column[Any]]]],
-) -> _DriverStatement:
+def _driver_statement(dialect: sa.Dialect, key: tuple[str, ...], build: _Build) -> _DriverStatement:
     cache = _COMPILED.setdefault(dialect, {})
     if key not in cache:
         statement, columns = build()

@@ -9,15 +9,21 @@ from tests.cli import REPO_ROOT
 from tests.databases import dialect_params
 
 
-def test_benchmarks_run_at_a_tiny_size() -> None:
+def run_benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks ARGS`` from the repository; it must exit 0."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--tiny"],
+        [sys.executable, "-m", "benchmarks", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_benchmarks_run_at_a_tiny_size() -> None:
+    result = run_benchmarks("--tiny")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "x |" in line]
     benchmarks = {(row.split(" | ")[0][2:], row.split(" | ")[1]) for row in rows}
     for dialect in ("sqlite", "postgresql"):
@@ -28,14 +34,7 @@ def test_benchmarks_run_at_a_tiny_size() -> None:
 @pytest.mark.parametrize("dialect", dialect_params("mariadb"), indirect=True)
 def test_the_save_benchmark_runs_alone_on_mariadb_at_a_tiny_size(dialect: str) -> None:
     """``python -m benchmarks save --dialects mariadb``: the raw baseline speaks PyMySQL too."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "save", "--tiny", "--dialects", dialect],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_benchmarks("save", "--tiny", "--dialects", dialect)
     rows = [line for line in result.stdout.splitlines() if line.startswith("| save ")]
     assert [row.split(" | ")[1] for row in rows] == [dialect, dialect]
     assert "raw driver executemany per project" in rows[1]
@@ -43,14 +42,7 @@ def test_the_save_benchmark_runs_alone_on_mariadb_at_a_tiny_size(dialect: str) -
 
 def test_write_load_benchmark_runs_at_a_tiny_size() -> None:
     """``python -m benchmarks write-load --tiny``: a writer during ``alembic upgrade head``."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "write-load", "--tiny"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_benchmarks("write-load", "--tiny")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     [during] = [row for row in rows if "longest application write during" in row]
     assert during.endswith("| 0 application errors |")

@@ -1,7 +1,7 @@
 """Alembic's entry point for vidpipe's revisions (CLI, programmatic API and tests alike).
 
 Where the database comes from: a Connection or Engine in ``config.attributes["connection"]``
-(the API, pytest-alembic, hosts), else the URL of the run's settings (vidpipe.db.settings:
+(the API, pytest-alembic, hosts), else the URL of the run's settings (vidpipe.db.runner.settings:
 ``config.attributes["url"]``, ``-x url=...``, ``$VIDPIPE_DATABASE_URL``, ``sqlalchemy.url``).
 Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mariadb+aiomysql) run through ``run_sync``.
 """
@@ -15,9 +15,9 @@ from alembic import context as context_module
 from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.engine import is_async_url
-from vidpipe.db.environment import configure_options, run_migrations, set_postgresql_timeouts
-from vidpipe.db.pooler import migration_async_engine, migration_engine
-from vidpipe.db.safety import run_settings, write_offline_notice
+from vidpipe.db.runner.environment import configure_options, run_migrations, set_postgresql_timeouts
+from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
+from vidpipe.db.runner.safety import run_settings, write_offline_notice
 
 # alembic.context is a module standing in for the running EnvironmentContext: each of its
 # functions calls the instance's method of that name. vidpipe's helpers take the class.

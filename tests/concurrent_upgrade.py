@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from tests.test_idempotency import ddl_statements
 from vidpipe.db import create_engine, upgrade
-from vidpipe.db.locking import migration_lock
+from vidpipe.db.runner.locking import migration_lock
 
 #: How many replicas the concurrency tests start at once.
 PROCESSES = 8

@@ -12,8 +12,8 @@ from tests.rows import BASELINE_TABLES, expected_rows, insert_rows, read_rows
 from tests.schema_snapshot import snapshot
 from vidpipe.db import current_revision, upgrade
 from vidpipe.db.errors import InjectedFault
-from vidpipe.db.faults import FAIL_AFTER_STATEMENT
 from vidpipe.db.migrate import alembic_config
+from vidpipe.db.runner.faults import FAIL_AFTER_STATEMENT
 
 FIRST_TABLE_OF_0002 = "CREATE TABLE scene_manifests"
 

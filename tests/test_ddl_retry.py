@@ -17,9 +17,9 @@ from tests.databases import as_async, dialect_params
 from tests.pgbouncer import route
 from tests.revisions import HEAD
 from vidpipe.db import DDLLockTimeout, MigrationSettingError, current_revision, upgrade
-from vidpipe.db.lock_retry import logger as retry_logger
 from vidpipe.db.migrate import alembic_config
-from vidpipe.db.pooler import migration_async_engine, migration_engine
+from vidpipe.db.runner.lock_retry import logger as retry_logger
+from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
 
 POSTGRESQL = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 #: The dialects whose DDL waits for table locks under a timeout vidpipe sets (not SQLite).
@@ -177,7 +177,7 @@ def test_the_command_line_sets_the_retries_and_logs_each(
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "WARNI [vidpipe.db.lock_retry]" in output  # alembic.ini: %(levelname)-5.5s
+    assert "WARNI [vidpipe.db.runner.lock_retry]" in output  # alembic.ini: %(levelname)-5.5s
     assert "retry 1 of 1" in output
     assert "FAILED: The migration gave up after 2 attempt(s)" in output
     assert "Traceback" not in output

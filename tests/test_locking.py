@@ -21,8 +21,8 @@ from tests.concurrent_upgrade import (
 from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
-from vidpipe.db.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
 from vidpipe.db.models import Base
+from vidpipe.db.runner.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
 
 
 def version_rows(engine: sa.Engine) -> list[str]:
@@ -147,7 +147,7 @@ def test_a_run_waiting_for_the_lock_logs_the_start_progress_and_end_of_its_wait(
 
     lock = lock_name(database_url)
     messages = [record.getMessage() for record in received]
-    assert {record.name for record in received} == {"vidpipe.db.locking"}
+    assert {record.name for record in received} == {"vidpipe.db.runner.locking"}
     assert messages[0].startswith(f"Waiting up to 60 s for vidpipe's migration lock ({lock}): ")
     assert len(messages) >= 3
     for progress in messages[1:-1]:
@@ -171,7 +171,7 @@ def test_a_run_that_cannot_get_the_lock_stops_with_a_clear_error(
             upgrade(url, lock_timeout=0.5)
         assert 0.4 < time.monotonic() - started < 10
         assert "lock_timeout" in str(raised.value)
-        logged = [r.getMessage() for r in caplog.records if r.name == "vidpipe.db.locking"]
+        logged = [r.getMessage() for r in caplog.records if r.name == "vidpipe.db.runner.locking"]
         assert logged[0].startswith(f"Waiting up to 0.5 s for vidpipe's migration lock ({lock})")
         assert logged[-1].startswith(f"Gave up waiting for vidpipe's migration lock ({lock})")
 
@@ -180,9 +180,9 @@ def test_a_run_that_cannot_get_the_lock_stops_with_a_clear_error(
         output = result.stdout + result.stderr
         assert result.returncode != 0
         assert (
-            "INFO  [vidpipe.db.locking] Waiting up to 0.5 s for vidpipe's migration lock" in output
+            "INFO  [vidpipe.db.runner.locking] Waiting up to 0.5 s for vidpipe's migration lock" in output
         )
-        assert "[vidpipe.db.locking] Gave up waiting for vidpipe's migration lock" in output
+        assert "[vidpipe.db.runner.locking] Gave up waiting for vidpipe's migration lock" in output
         assert "FAILED: Another process has held vidpipe's migration lock" in output
         assert "Traceback" not in output
     assert sa.inspect(engine).get_table_names() == []

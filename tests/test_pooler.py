@@ -20,7 +20,7 @@ from vidpipe.db import (
     upgrade,
 )
 from vidpipe.db.models import Base
-from vidpipe.db.pooler import pooler_safe_connect_args
+from vidpipe.db.runner.pooler import pooler_safe_connect_args
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 

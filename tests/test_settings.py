@@ -6,7 +6,7 @@ from alembic.config import Config
 
 from vidpipe.db import MigrationSettingError
 from vidpipe.db.engine import DEFAULT_URL, URL_ENV_VAR
-from vidpipe.db.settings import RunSettings
+from vidpipe.db.runner.settings import RunSettings
 
 #: A value per setting for code (``config.attributes``) and one for the command line (``-x``);
 #: the latter always differs from the default, so each source is seen.

@@ -20,8 +20,8 @@ from tests.schema_snapshot import snapshot
 from tests.test_online_index import Upgrade, wait_for
 from vidpipe.db import current_revision, upgrade
 from vidpipe.db.errors import InjectedFault
-from vidpipe.db.faults import FAIL_AFTER_STATEMENT
 from vidpipe.db.migrate import alembic_config
+from vidpipe.db.runner.faults import FAIL_AFTER_STATEMENT
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 

@@ -272,9 +272,9 @@ def test_adoption_logs_each_table_it_rewrites(
 ) -> None:
     path = tmp_path / "vidpipe.db"
     upstream.build_chain(path, "ef91354")
-    with caplog.at_level(logging.INFO, logger="vidpipe.db.adoption"):
+    with caplog.at_level(logging.INFO, logger="vidpipe.db.runner.adoption"):
         upgrade(f"sqlite:///{path}")
-    logged = {r.getMessage().split()[1]: r.getMessage() for r in caplog.records if r.name == "vidpipe.db.adoption"}
+    logged = {r.getMessage().split()[1]: r.getMessage() for r in caplog.records if r.name == "vidpipe.db.runner.adoption"}
     # projects: quality_mode and candidate_count came by loose ALTERs; the file holds one row.
     assert "quality_mode" in logged["projects"]
     assert ": 1 rows in " in logged["projects"]

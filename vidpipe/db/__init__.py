@@ -4,7 +4,6 @@ Importing this package connects to nothing; engines are made when asked for.
 """
 
 from vidpipe.db.engine import create_async_engine, create_engine
-from vidpipe.db.environment import BRANCH_LABEL, VERSION_TABLE
 from vidpipe.db.errors import (
     DatabaseAheadError,
     DatabaseURLError,
@@ -20,6 +19,7 @@ from vidpipe.db.errors import (
     VidpipeDatabaseError,
 )
 from vidpipe.db.migrate import current_revision, downgrade, upgrade, upgrade_async
+from vidpipe.db.runner.environment import BRANCH_LABEL, VERSION_TABLE
 
 __all__ = [
     "BRANCH_LABEL",

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vidpipe.db import migrate
 from vidpipe.db.engine import DEFAULT_URL, URL_ENV_VAR, displayed_url, resolve_url
-from vidpipe.db.settings import DEFAULT_LOCK_TIMEOUT
+from vidpipe.db.runner.settings import DEFAULT_LOCK_TIMEOUT
 
 __all__ = ["main"]
 
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     for moving in (upgrade, downgrade, stamp):
         moving.add_argument(
             "--lock-timeout",
-            # Checked by the API (vidpipe.db.settings), so a bad value is a one-line error.
+            # Checked by the API (vidpipe.db.runner.settings), so a bad value is a one-line error.
             default=DEFAULT_LOCK_TIMEOUT,
             metavar="SECONDS",
             help="how long to wait for another process's migration "

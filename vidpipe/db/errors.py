@@ -162,4 +162,4 @@ class DuplicateRows(VidpipeDatabaseError):
 
 
 class InjectedFault(RuntimeError):
-    """A failure a test asked for (see ``vidpipe.db.faults``); never raised otherwise."""
+    """A failure a test asked for (see ``vidpipe.db.runner.faults``); never raised otherwise."""

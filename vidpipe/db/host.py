@@ -14,9 +14,9 @@ from typing import Any
 
 from alembic import context
 
-from vidpipe.db.environment import VERSION_TABLE, include_object_on
 from vidpipe.db.migrate import script_location
 from vidpipe.db.models import metadata
+from vidpipe.db.runner.environment import VERSION_TABLE, include_object_on
 
 #: Every table vidpipe owns in a shared database, its version table included.
 VIDPIPE_TABLES: frozenset[str] = frozenset(metadata.tables) | {VERSION_TABLE}

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateTable
 
-from vidpipe.db.adoption import literal_default, planned_normalisation, refuse_foreign_tables
 from vidpipe.db.errors import DuplicateRows
-from vidpipe.db.index_builds import build_index, drop_invalid_index
-from vidpipe.db.table_locks import (
+from vidpipe.db.runner.adoption import literal_default, planned_normalisation, refuse_foreign_tables
+from vidpipe.db.runner.index_builds import build_index, drop_invalid_index
+from vidpipe.db.runner.table_locks import (
     add_foreign_key,
     declared_foreign_keys,
     release_write_locks,
@@ -41,7 +41,7 @@ __all__ = [
 
 
 def _offline() -> bool:
-    # The context ``op`` is bound to, not env.py's: vidpipe.db.data_loss renders downgrades
+    # The context ``op`` is bound to, not env.py's: vidpipe.db.runner.data_loss renders downgrades
     # offline inside an online run to see what they would drop.
     return op.get_context().as_sql
 
@@ -264,7 +264,7 @@ def ensure_index(index: sa.Index) -> None:
     """Create ``index`` unless a valid index of that name already exists on its table.
 
     On a table that holds rows the build lets the application's writes through, and an index
-    a failed build left invalid is built again (vidpipe.db.index_builds).
+    a failed build left invalid is built again (vidpipe.db.runner.index_builds).
     """
     table = _table_of(index).name
     present = _index_names(table)
@@ -341,7 +341,7 @@ def drop_tables(*names: str) -> None:
 
 def _add_column(table_name: str, column: sa.Column[Any]) -> None:
     """ADD COLUMN, then its foreign key where the dialect can add one to a table (on a table
-    with rows without reading them: vidpipe.db.table_locks).
+    with rows without reading them: vidpipe.db.runner.table_locks).
 
     SQLite cannot: the column goes in without it, and the table's normalisation adds the key
     (named like every other) in the batch rebuild it makes for it.

@@ -21,12 +21,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
 from vidpipe.db.engine import is_async_url, read_only_sqlite_url, resolve_url
-from vidpipe.db.environment import VERSION_TABLE
 from vidpipe.db.errors import InvalidVersionState, VidpipeDatabaseError
-from vidpipe.db.lock_retry import DEFAULT_DDL_RETRIES
-from vidpipe.db.pooler import migration_async_engine, migration_engine
-from vidpipe.db.settings import DEFAULT_LOCK_TIMEOUT, lock_timeout_seconds
-from vidpipe.db.version_state import revision_ids
+from vidpipe.db.runner.environment import VERSION_TABLE
+from vidpipe.db.runner.lock_retry import DEFAULT_DDL_RETRIES
+from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
+from vidpipe.db.runner.settings import DEFAULT_LOCK_TIMEOUT, lock_timeout_seconds
+from vidpipe.db.runner.version_state import revision_ids
 
 if TYPE_CHECKING:
     # Imported lazily below: sqlalchemy.ext.asyncio needs greenlet, which sync users may lack.
@@ -78,9 +78,9 @@ def upgrade(
 ) -> None:
     """Upgrade the database to ``revision`` (default: the newest).
 
-    Waits up to ``lock_timeout`` seconds for another process's migration (vidpipe.db.locking),
-    and tries the run up to ``ddl_retries`` more times while a statement times out behind an
-    application's lock (vidpipe.db.lock_retry).
+    Waits up to ``lock_timeout`` seconds for another process's migration
+    (vidpipe.db.runner.locking), and tries the run up to ``ddl_retries`` more times while a
+    statement times out behind an application's lock (vidpipe.db.runner.lock_retry).
     """
     lock_timeout = lock_timeout_seconds(lock_timeout)
     _run(
@@ -101,7 +101,7 @@ def downgrade(
 
     Refuses, changing nothing, if that would drop a table or column holding data, unless
     ``allow_data_loss`` is true. Rows the application commits while the downgrade runs are
-    counted too (vidpipe.db.data_loss). ``lock_timeout`` and ``ddl_retries`` as for
+    counted too (vidpipe.db.runner.data_loss). ``lock_timeout`` and ``ddl_retries`` as for
     :func:`upgrade`.
     """
     lock_timeout = lock_timeout_seconds(lock_timeout)

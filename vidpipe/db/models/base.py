@@ -30,7 +30,7 @@ class Base(DeclarativeBase):
 #: The MetaData holding every vidpipe table (what env.py and host applications target).
 metadata = Base.metadata
 
-#: ``Index.info`` key naming the only dialect an index exists on; ``vidpipe.db.environment``
+#: ``Index.info`` key naming the only dialect an index exists on; ``vidpipe.db.runner.environment``
 #: hides such indexes from autogenerate on every other dialect.
 ONLY_ON_DIALECT = "vidpipe_only_on_dialect"
 

@@ -44,14 +44,14 @@ class RunSettings:
     url: str | URL | None = None
     #: Where :attr:`url` came from, for error messages (which never echo the URL itself).
     url_source: str = "the default"
-    #: Seconds to wait for another process's migration (vidpipe.db.locking).
+    #: Seconds to wait for another process's migration (vidpipe.db.runner.locking).
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     #: PostgreSQL ``lock_timeout`` inside the migration transaction: how long a DDL statement
     #: waits behind an application's lock before the migration fails (not the migration lock).
     ddl_lock_timeout: str = "5s"
     #: PostgreSQL ``statement_timeout`` inside the migration transaction.
     statement_timeout: str = "15min"
-    #: Let a downgrade drop tables and columns that hold data (vidpipe.db.data_loss).
+    #: Let a downgrade drop tables and columns that hold data (vidpipe.db.runner.data_loss).
     allow_data_loss: bool = False
     #: Let env.py configure logging from alembic.ini (off for hosts that configure their own).
     configure_logger: bool = True

@@ -13,15 +13,15 @@ import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import event
 
-from vidpipe.db import safety
-from vidpipe.db.adoption import refuse_foreign_tables
 from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation
-from vidpipe.db.faults import injected_fault
-from vidpipe.db.lock_retry import RetrySettings, retrying_lock_waits
-from vidpipe.db.locking import migration_lock
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
-from vidpipe.db.table_locks import commits_after_each_table
+from vidpipe.db.runner import safety
+from vidpipe.db.runner.adoption import refuse_foreign_tables
+from vidpipe.db.runner.faults import injected_fault
+from vidpipe.db.runner.lock_retry import RetrySettings, retrying_lock_waits
+from vidpipe.db.runner.locking import migration_lock
+from vidpipe.db.runner.table_locks import commits_after_each_table
 
 __all__ = [
     "BRANCH_LABEL",
@@ -86,11 +86,11 @@ def configure_options(dialect_name: str) -> dict[str, Any]:
 def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> None:
     """Run the revisions the command asked for over ``connection``, in one transaction (on
     PostgreSQL committed mid-way where a table that holds rows would otherwise stay locked for
-    the rest of the run: vidpipe.db.mid_run_commits).
+    the rest of the run: vidpipe.db.runner.mid_run_commits).
 
     The run holds the migration lock throughout and is refused before it writes anything if
-    the version table or a downgrade's data loss says so (vidpipe.db.safety). A run whose
-    statement times out behind an application's lock is tried again (vidpipe.db.lock_retry).
+    the version table or a downgrade's data loss says so (vidpipe.db.runner.safety). A run whose
+    statement times out behind an application's lock is tried again (vidpipe.db.runner.lock_retry).
     """
     retrying_lock_waits(
         connection, RetrySettings.from_context(context), lambda: _run_once(context, connection)
@@ -109,7 +109,7 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
     with (
         _sqlite_foreign_keys_off(connection) if sqlite else _nothing(),
         # Taken before Alembic reads the version table, so a run that waited sees the revision
-        # the previous holder left (vidpipe.db.locking).
+        # the previous holder left (vidpipe.db.runner.locking).
         migration_lock(connection, lock_timeout),
     ):
         context.configure(connection=connection, **options)

@@ -25,7 +25,7 @@ from alembic.runtime.migration import MigrationContext
 
 from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase, UnconvertibleValue
 from vidpipe.db.models import Base
-from vidpipe.db.table_locks import add_foreign_key, release_write_locks
+from vidpipe.db.runner.table_locks import add_foreign_key, release_write_locks
 
 __all__ = [
     "Normalisation",
@@ -97,7 +97,7 @@ def planned_normalisation(table: sa.Table, adding: Collection[str] = ()) -> "Nor
     Everything is read here, before the table changes: the comparison reflects the table, and
     values a conversion would refuse are named first. The caller then adds the ``adding``
     columns with their foreign keys (SQLite: without, the batch adds those) and applies the
-    rest, so the table's lock lasts for the changes only (vidpipe.db.table_locks).
+    rest, so the table's lock lasts for the changes only (vidpipe.db.runner.table_locks).
     """
     changes, foreign_keys = _differences(table)
     bind = op.get_bind()

@@ -3,7 +3,8 @@
 After the migration lock is taken, in order: the version table check (a database ahead of the
 code, contradictory or junk rows), then, inside the migration's transaction, the data-loss
 guard of downgrades, which holds the application's writers off until the run is over. Each check
-lives in its own module; this one only wires them to the run's settings (vidpipe.db.settings).
+lives in its own module; this one only wires them to the run's settings
+(vidpipe.db.runner.settings).
 """
 
 from collections.abc import Iterator
@@ -12,10 +13,10 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
-from vidpipe.db.data_loss import guard_downgrade, planned_drops
-from vidpipe.db.data_loss import offline_notice as _offline_notice
-from vidpipe.db.settings import RunSettings
-from vidpipe.db.version_state import check_version_rows
+from vidpipe.db.runner.data_loss import guard_downgrade, planned_drops
+from vidpipe.db.runner.data_loss import offline_notice as _offline_notice
+from vidpipe.db.runner.settings import RunSettings
+from vidpipe.db.runner.version_state import check_version_rows
 
 __all__ = ["check_version_table", "data_loss_guard", "run_settings", "write_offline_notice"]
 

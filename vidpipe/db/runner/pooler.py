@@ -15,7 +15,7 @@ with a statement of the same name that another client left there:
   notes recommend. An async engine handed in must be made the same way (see README).
 
 Everything else a run does is pooler-safe by construction: the migration lock is held by the
-run's one transaction (vidpipe.db.locking) and the timeouts are ``SET LOCAL``.
+run's one transaction (vidpipe.db.runner.locking) and the timeouts are ``SET LOCAL``.
 """
 
 import uuid

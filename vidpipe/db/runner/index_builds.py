@@ -6,7 +6,7 @@ PostgreSQL an index on a table that holds rows is built with ``CREATE INDEX CONC
 which lets writes through. It cannot run inside a transaction block, so the run's transaction
 commits before it (the revisions finished so far are recorded, as with Alembic's
 ``autocommit_block``) and a new one begins after it, with the migration lock still held
-(vidpipe.db.mid_run_commits).
+(vidpipe.db.runner.mid_run_commits).
 
 Decisions:
 
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex
 
-from vidpipe.db.mid_run_commits import may_commit_for, outside_the_run_transaction
+from vidpipe.db.runner.mid_run_commits import may_commit_for, outside_the_run_transaction
 
 __all__ = ["SQUAWK_IGNORE_PLAIN_BUILD", "build_index", "drop_invalid_index"]
 

@@ -1,7 +1,7 @@
 """Retry a run whose statement waited too long behind an application's lock.
 
 On PostgreSQL every statement of a run waits at most ``ddl_lock_timeout`` for a table lock
-(vidpipe.db.environment), so that a migration queued behind a long application transaction
+(vidpipe.db.runner.environment), so that a migration queued behind a long application transaction
 does not in turn queue every later query of the application behind itself. When that timeout
 fires, the run is tried again after a back-off (``ddl_retry_delay``, doubled each time, at most
 :data:`MAX_RETRY_DELAY`), up to ``ddl_retries`` more times: a deploy during traffic then
@@ -12,7 +12,7 @@ logged at WARNING.
 What is retried is the whole run. On PostgreSQL the failed attempt's transaction is rolled
 back and the migration lock released while it backs off (another replica may finish the work
 meanwhile; the retry then finds the database at head). What the attempt committed before
-(vidpipe.db.mid_run_commits: the revisions before, and the tables of the revision it was in
+(vidpipe.db.runner.mid_run_commits: the revisions before, and the tables of the revision it was in
 that hold rows) stays; the revision it was in is not recorded, and the retry runs it again from
 its start: revisions are idempotent.
 
@@ -40,8 +40,8 @@ import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.errors import DDLLockTimeout, MigrationSettingError
-from vidpipe.db.locking import pause
-from vidpipe.db.pooler import no_server_side_prepares
+from vidpipe.db.runner.locking import pause
+from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
     "DDL_RETRIES",
@@ -58,7 +58,8 @@ logger = logging.getLogger(__name__)
 #: Setting names, the same in ``config.attributes`` and in ``-x name=value``.
 DDL_RETRIES = "ddl_retries"
 DDL_RETRY_DELAY = "ddl_retry_delay"
-#: The run's lock wait per statement (PostgreSQL syntax; vidpipe.db.environment sets it there).
+#: The run's lock wait per statement (PostgreSQL syntax; vidpipe.db.runner.environment sets
+#: it there).
 DDL_LOCK_TIMEOUT = "ddl_lock_timeout"
 DEFAULT_DDL_LOCK_TIMEOUT = "5s"
 #: Five retries with the default back-off wait about a minute (plus six ddl_lock_timeouts) for
@@ -97,7 +98,8 @@ class RetrySettings:
 
     @classmethod
     def from_context(cls, context: EnvironmentContext) -> "RetrySettings":
-        """``config.attributes``, else ``-x``, else the defaults (the rule of vidpipe.db.safety)."""
+        """``config.attributes``, else ``-x``, else the defaults (vidpipe.db.runner.settings's
+        rule)."""
         x_arguments = context.get_x_argument(as_dictionary=True)
 
         def given(name: str, default: Any) -> Any:
@@ -123,7 +125,7 @@ def retrying_lock_waits(
     external = connection.in_transaction()
     retries = 0 if external else settings.retries
     # The same statements repeat on each try: a prepared one would not survive a transaction
-    # pooler (vidpipe.db.pooler).
+    # pooler (vidpipe.db.runner.pooler).
     with (
         no_server_side_prepares(connection),
         _mysql_lock_wait(connection, None if external else settings.mysql_lock_wait),
@@ -183,7 +185,7 @@ def _mysql_lock_wait(connection: sa.Connection, seconds: int | None) -> Iterator
 def _waited_for_lock(exc: sa.exc.DBAPIError, dialect_name: str) -> bool:
     original = exc.orig
     if dialect_name == "postgresql":
-        # psycopg and asyncpg name it differently (vidpipe.db.locking reads it the same way).
+        # psycopg and asyncpg name it differently (vidpipe.db.runner.locking reads it the same way).
         sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
         return sqlstate in _POSTGRESQL_LOCK_WAITS
     if dialect_name in ("mysql", "mariadb"):
@@ -264,7 +266,7 @@ def _count(name: str, value: Any) -> int:
 
 def _whole_seconds(duration: Any) -> int | None:
     """A PostgreSQL duration (``5s``, ``200ms``, ``15min``; no unit is ms) in whole seconds,
-    rounded up; None for 0. A malformed one is refused by vidpipe.db.environment."""
+    rounded up; None for 0. A malformed one is refused by vidpipe.db.runner.environment."""
     found = _DURATION.fullmatch(str(duration))
     if found is None:
         raise MigrationSettingError(

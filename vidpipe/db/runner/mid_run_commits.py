@@ -1,12 +1,12 @@
 """Commits in the middle of a PostgreSQL migration run, with the migration lock still held.
 
-A run on PostgreSQL is one transaction that holds the migration lock (vidpipe.db.locking), and
-every lock its DDL takes lasts until that transaction ends. Two things must not wait that long
-on a table that holds rows: a ``CREATE INDEX CONCURRENTLY``, which cannot run inside a
-transaction block at all (vidpipe.db.index_builds), and the lock an ``ALTER TABLE`` takes on a
-table the application writes (vidpipe.db.table_locks). So there the run commits mid-way: the
-migration lock passes to a second connection first (``hold_across_commits``), the revisions
-finished so far are recorded with the commit, and the next statement begins a new transaction
+A run on PostgreSQL is one transaction that holds the migration lock (vidpipe.db.runner.locking),
+and every lock its DDL takes lasts until that transaction ends. Two things must not wait that long
+on a table that holds rows: a ``CREATE INDEX CONCURRENTLY``, which cannot run inside a transaction
+block at all (vidpipe.db.runner.index_builds), and the lock an ``ALTER TABLE`` takes on a table the
+application writes (vidpipe.db.runner.table_locks). So there the run commits mid-way: the migration
+lock passes to a second connection first (``hold_across_commits``), the revisions finished so far
+are recorded with the commit, and the next statement begins a new transaction
 with the run's timeouts set again (they are ``SET LOCAL`` and end with the commit).
 
 Decisions:
@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from vidpipe.db.locking import MAY_COMMIT_MID_RUN, hold_across_commits
+from vidpipe.db.runner.locking import MAY_COMMIT_MID_RUN, hold_across_commits
 
 __all__ = [
     "can_commit_mid_run",
@@ -36,7 +36,7 @@ __all__ = [
     "outside_the_run_transaction",
 ]
 
-#: The run's timeouts, set again after a commit (vidpipe.db.environment sets them).
+#: The run's timeouts, set again after a commit (vidpipe.db.runner.environment sets them).
 _RUN_SETTINGS = ("lock_timeout", "statement_timeout")
 
 
@@ -72,7 +72,8 @@ def outside_the_run_transaction(bind: sa.Connection) -> Iterator[None]:
     begin a new one, with the run's timeouts set again.
 
     Alembic's ``autocommit_block`` does the same for a transaction Alembic began; the run's
-    transaction is begun by the migration lock (vidpipe.db.locking), so this commits it itself.
+    transaction is begun by the migration lock (vidpipe.db.runner.locking), so this commits it
+    itself.
     """
     settings = _run_settings(bind)
     hold_across_commits(bind)

@@ -8,7 +8,7 @@ rewrite, no scan: vidpipe's new NOT NULL columns have constant defaults), but th
 until the transaction ends, and a run is one transaction: a table changed first waited for the
 whole rest of its revision, up to the next commit. So the idempotent helpers
 (vidpipe.db.idempotent) call :func:`release_write_locks` after each table's changes: if the run
-holds such a lock on a table that holds rows, it commits (vidpipe.db.mid_run_commits), and
+holds such a lock on a table that holds rows, it commits (vidpipe.db.runner.mid_run_commits), and
 writers wait for that table's own changes only.
 
 A foreign key added to a table with rows is checked by reading every row, under those locks. On
@@ -21,7 +21,7 @@ an unvalidated key somebody else added is left as it is.
 
 Before any of these locks is granted, the ``ALTER`` waits for the transactions writing the
 table, and writes that arrive meanwhile queue behind it, for at most ``ddl_lock_timeout``
-(vidpipe.db.lock_retry retries the run after that).
+(vidpipe.db.runner.lock_retry retries the run after that).
 
 MariaDB commits each DDL statement by itself, and SQLite lets no one else write during a
 migration: nothing changes there, nor offline (the script is for an empty database).
@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from alembic import op
 from alembic.runtime.migration import MigrationContext
 
-from vidpipe.db.mid_run_commits import (
+from vidpipe.db.runner.mid_run_commits import (
     can_commit_mid_run,
     commit_mid_run,
     holds_rows,
@@ -48,7 +48,7 @@ __all__ = [
     "validate_foreign_keys",
 ]
 
-#: In ``Connection.info`` while the run may commit after each table (vidpipe.db.environment).
+#: In ``Connection.info`` while the run may commit after each table (vidpipe.db.runner.environment).
 _COMMITS_AFTER_EACH_TABLE = "vidpipe.commits_after_each_table"
 #: A foreign key as the revision declares it: its columns and the table it refers to.
 ForeignKey = tuple[tuple[str, ...], str]

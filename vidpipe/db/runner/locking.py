@@ -14,7 +14,7 @@ reads the revision the first one left and has nothing to do:
   frees its server connection between slices. The run's transaction is READ COMMITTED, so it
   sees what the previous holder committed.
 
-  A run that must commit mid-way on a table that holds rows (vidpipe.db.mid_run_commits: to
+  A run that must commit mid-way on a table that holds rows (vidpipe.db.runner.mid_run_commits: to
   build an index CONCURRENTLY, or to end a table's lock with its changes) first calls
   :func:`hold_across_commits`: a second connection takes a handover key in a transaction that
   touches no table and keeps it until the run ends. A run that gets the main lock checks that
@@ -35,7 +35,7 @@ reads the revision the first one left and has nothing to do:
 A lock held by a process that dies is released by the server (the session ends) or by SQLite.
 
 A run first tries the lock without waiting. If another process holds it, the wait is logged on
-this module's logger (``vidpipe.db.locking``): when it starts, naming the lock, every
+this module's logger (``vidpipe.db.runner.locking``): when it starts, naming the lock, every
 ``WAIT_REPORT_INTERVAL`` seconds while it lasts, and when the lock is taken or the run gives up.
 A run that gets the lock at once logs nothing, so a replica's start-up stays quiet.
 """
@@ -53,7 +53,7 @@ import sqlalchemy as sa
 
 from vidpipe.db.engine import SQLITE_BEGIN_STATEMENT, sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import MigrationLockTimeout, MigrationSettingError
-from vidpipe.db.pooler import no_server_side_prepares
+from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
     "MAY_COMMIT_MID_RUN",
@@ -80,7 +80,7 @@ _POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
 #: The longest one PostgreSQL lock wait keeps a (pooled) server connection (see ``_hold``).
 WAIT_SLICE = 1.0
 #: In ``Connection.info`` while the connection's own run holds the PostgreSQL migration lock in a
-#: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.mid_run_commits)
+#: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.runner.mid_run_commits)
 #: after :func:`hold_across_commits`. Its value is the connection that holds the handover key,
 #: once there is one.
 MAY_COMMIT_MID_RUN = "vidpipe.may_commit_mid_run"

@@ -68,6 +68,7 @@ from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
     "MAY_COMMIT_MID_RUN",
+    "HANDOVER_KEY",
     "MYSQL_LOCK_PREFIX",
     "POSTGRESQL_LOCK_KEY",
     "WAIT_REPORT_INTERVAL",
@@ -99,7 +100,7 @@ WAIT_SLICE = 1.0
 #: handover key, once there is one.
 MAY_COMMIT_MID_RUN = "vidpipe.may_commit_mid_run"
 #: The second advisory key ("vidpipe2"): held by a run that committed mid-way until it ends.
-_HANDOVER_KEY = int.from_bytes(b"vidpipe2", "big")
+HANDOVER_KEY = int.from_bytes(b"vidpipe2", "big")
 #: Whether the server process ``pid`` holds the handover key: pg_locks shows a bigint advisory
 #: key as its high and low 32 bits (``objsubid`` 1). Read by the run itself, it needs no
 #: privilege, and unlike the holder's own connection it cannot be the thing that died.
@@ -108,7 +109,7 @@ _HANDOVER_HELD_BY = sa.text(
     "AND pid = :pid AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) "
     "AND objsubid = 1 AND database = (SELECT oid FROM pg_database "
     "WHERE datname = current_database()))"
-).bindparams(high=_HANDOVER_KEY >> 32, low=_HANDOVER_KEY & 0xFFFFFFFF)
+).bindparams(high=HANDOVER_KEY >> 32, low=HANDOVER_KEY & 0xFFFFFFFF)
 #: The server's timeouts that would end the lock's transactions: the holder idles in its
 #: transaction for the whole run, and the run's own transaction idles between statements.
 #: Set LOCAL, off, in each of them (``idle_session_timeout`` counts outside transactions only).
@@ -124,6 +125,7 @@ class _Handover:
 
     holder: sa.Connection
     pid: int
+
 
 _Lock = Callable[[sa.Connection, float, float], AbstractContextManager[None]]
 
@@ -296,7 +298,7 @@ def hold_across_commits(connection: sa.Connection) -> None:
         # Free: only the holder of the main lock (this run) ever takes it.
         pid = holder.execute(
             sa.text("SELECT pg_backend_pid() FROM pg_advisory_xact_lock(:key)"),
-            {"key": _HANDOVER_KEY},
+            {"key": HANDOVER_KEY},
         ).scalar_one()
         # The driver's unnamed portal of that statement keeps its snapshot
         # (pg_stat_activity.backend_xmin) until another statement replaces it, and CREATE INDEX
@@ -392,7 +394,7 @@ def _take_slice(connection: sa.Connection, seconds: float) -> bool:
                 "SELECT CASE WHEN pg_try_advisory_lock_shared(:key) "
                 "THEN pg_advisory_unlock_shared(:key) ELSE false END"
             ),
-            {"key": _HANDOVER_KEY},
+            {"key": HANDOVER_KEY},
         ).scalar()
     )
     if got:

@@ -67,8 +67,8 @@ from vidpipe.db.errors import MigrationLockLost, MigrationLockTimeout, Migration
 from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
-    "MAY_COMMIT_MID_RUN",
     "HANDOVER_KEY",
+    "MAY_COMMIT_MID_RUN",
     "MYSQL_LOCK_PREFIX",
     "POSTGRESQL_LOCK_KEY",
     "WAIT_REPORT_INTERVAL",

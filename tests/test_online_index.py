@@ -7,6 +7,7 @@ must wait for before it finishes. While it waits, an application writes to scene
 second upgrade waits for the migration lock, and the build can be cancelled.
 """
 
+import logging
 import subprocess
 import threading
 import time
@@ -335,3 +336,41 @@ def test_two_replicas_keep_the_lock_through_the_servers_idle_in_transaction_time
     assert current_revision(filled) == HEAD
     assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
     assert advisory_locks(database_url) == []
+
+
+def test_a_run_in_a_callers_transaction_waits_without_holding_up_a_run_that_commits_mid_way(
+    filled: sa.Engine,
+    old_snapshot: sa.Connection,
+    database_url: sa.URL,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A caller's transaction cannot be left while it waits: it must let go of the main lock
+    between its slices (a savepoint), because the run building concurrently takes that lock
+    again after its build; holding it, the waiter would stop that run until its own timeout.
+    (Passes on the runner before, whose run never took the main lock again; fails if the
+    waiter keeps it.)"""
+    caplog.set_level(logging.INFO, logger="vidpipe")
+    first = Upgrade(database_url, tmp_path)
+    first.start()
+    concurrent_build_waiting(filled)
+    outcome: list[str | None] = []
+
+    def upgrade_in_callers_transaction() -> None:
+        with filled.connect() as connection, connection.begin():
+            upgrade(connection, lock_timeout=PATIENCE / 2)
+            outcome.append(current_revision(connection))
+
+    waiter = threading.Thread(target=upgrade_in_callers_transaction, daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + PATIENCE
+    while not any(r.getMessage().startswith("Waiting up to") for r in caplog.records):
+        assert waiter.is_alive() and time.monotonic() < deadline, "the caller never waited"
+        time.sleep(0.05)
+
+    old_snapshot.rollback()
+    result = first.finished()
+    assert result.returncode == 0, result.stderr
+    waiter.join(PATIENCE)
+    assert outcome == [HEAD]
+    assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)

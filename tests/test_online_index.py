@@ -7,6 +7,7 @@ must wait for before it finishes. While it waits, an application writes to scene
 second upgrade waits for the migration lock, and the build can be cancelled.
 """
 
+import logging
 import subprocess
 import threading
 import time
@@ -23,7 +24,8 @@ from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.pgbouncer import route
 from tests.revisions import HEAD
 from tests.test_pooler import advisory_locks
-from vidpipe.db import current_revision, upgrade
+from vidpipe.db import create_engine, current_revision, upgrade
+from vidpipe.db.runner.locking import HANDOVER_KEY
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 
@@ -113,6 +115,30 @@ def concurrent_build_waiting(engine: sa.Engine) -> int:
             "a concurrent build of an index on scene_manifests",
         )
     )
+
+
+def handover_holder(engine: sa.Engine) -> int:
+    """The server process that holds a run's handover key (the run has committed mid-way)."""
+    return int(
+        wait_for(  # type: ignore[arg-type]
+            engine,
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+            f"AND classid = {HANDOVER_KEY >> 32} AND objid = {HANDOVER_KEY & 0xFFFFFFFF} "
+            f"AND {IN_THIS_POSTGRESQL_DATABASE}",
+            "a run holding the handover key",
+        )
+    )
+
+
+def terminate(engine: sa.Engine, pid: int) -> None:
+    """End server process ``pid``, as a pooler or network fault would."""
+    with engine.connect() as connection:
+        ended = connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert ended.scalar()
+
+
+#: What a run that lost its lock says (vidpipe.db.MigrationLockLost, logged by alembic's CLI).
+LOCK_LOST = "ERROR [alembic.util.messaging] vidpipe lost its migration lock on PostgreSQL mid-run"
 
 
 def index_validity(engine: sa.Engine) -> dict[str, bool]:
@@ -237,3 +263,114 @@ def test_eight_replicas_that_build_concurrently_come_out_right_through_the_poole
     assert current_revision(filled) == HEAD
     assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
     assert advisory_locks(database_url) == []
+
+
+def test_a_run_whose_handover_connection_dies_during_a_build_stops_and_the_next_waits_for_it(
+    filled: sa.Engine, old_snapshot: sa.Connection, database_url: sa.URL, tmp_path: Path
+) -> None:
+    """The connection that keeps the lock during the concurrent build is terminated and a
+    second replica starts at that moment: it waits for the build instead of dropping the
+    index under it, and the first stops with a clear error once its build is done (the old
+    runner let the second DROP INDEX CONCURRENTLY beside the build: tuple concurrently
+    updated)."""
+    first = Upgrade(database_url, tmp_path)
+    first.start()
+    concurrent_build_waiting(filled)
+    terminate(filled, handover_holder(filled))
+    second = Upgrade(database_url, tmp_path)
+    second.start()
+    second.logged(f"Waiting for the build of index {GIN_INDEXES[0]} by another server process")
+    assert first.is_alive()
+
+    old_snapshot.rollback()
+    lost = first.finished()
+    assert lost.returncode != 0
+    assert LOCK_LOST in lost.stderr, lost.stderr
+    assert "Traceback" not in lost.stderr
+    finished = second.finished()
+    assert finished.returncode == 0, finished.stderr
+    assert "DROP INDEX" not in "".join(second.log)
+    assert current_revision(filled) == HEAD
+    assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
+    assert advisory_locks(database_url) == []
+
+
+def test_two_replicas_keep_the_lock_through_the_servers_idle_in_transaction_timeout(
+    filled: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    """The test database's sessions end after 1 s idle in a transaction; the handover
+    connection idles in its transaction while the concurrent build waits for an old snapshot,
+    and must outlive the timeout while the other replica waits (the old runner's was closed
+    after 1 s and the other replica started migrating)."""
+    with filled.connect() as connection:
+        connection.exec_driver_sql(
+            f"ALTER DATABASE \"{database_url.database}\" SET idle_in_transaction_session_timeout = '1s'"
+        )
+        connection.commit()
+    reports = create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with reports.connect() as old_snapshot:
+            # A slow report of the test's own, exempt from the timeout it sets for the database.
+            old_snapshot.exec_driver_sql("SET idle_in_transaction_session_timeout = 0")
+            old_snapshot.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            old_snapshot.exec_driver_sql("SELECT count(*) FROM projects").scalar()
+            replicas = [Upgrade(database_url, tmp_path) for _ in range(2)]
+            for replica in replicas:
+                replica.start()
+            concurrent_build_waiting(filled)
+            holder = handover_holder(filled)
+            wait_for(
+                filled,
+                f"SELECT pid FROM pg_stat_activity WHERE pid = {holder} "
+                "AND state = 'idle in transaction' AND now() - state_change > interval '2 s'",
+                "the handover connection idling in its transaction for twice the timeout",
+            )
+            assert any(any("Waiting up to" in line for line in r.log) for r in replicas)
+            assert current_revision(filled) == "vidpipe_0002"
+            old_snapshot.rollback()
+    finally:
+        reports.dispose()
+    for replica in replicas:
+        result = replica.finished()
+        assert result.returncode == 0, result.stderr
+    assert current_revision(filled) == HEAD
+    assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)
+    assert advisory_locks(database_url) == []
+
+
+def test_a_run_in_a_callers_transaction_waits_without_holding_up_a_run_that_commits_mid_way(
+    filled: sa.Engine,
+    old_snapshot: sa.Connection,
+    database_url: sa.URL,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A caller's transaction cannot be left while it waits: it must let go of the main lock
+    between its slices (a savepoint), because the run building concurrently takes that lock
+    again after its build; holding it, the waiter would stop that run until its own timeout.
+    (Passes on the runner before, whose run never took the main lock again; fails if the
+    waiter keeps it.)"""
+    caplog.set_level(logging.INFO, logger="vidpipe")
+    first = Upgrade(database_url, tmp_path)
+    first.start()
+    concurrent_build_waiting(filled)
+    outcome: list[str | None] = []
+
+    def upgrade_in_callers_transaction() -> None:
+        with filled.connect() as connection, connection.begin():
+            upgrade(connection, lock_timeout=PATIENCE / 2)
+            outcome.append(current_revision(connection))
+
+    waiter = threading.Thread(target=upgrade_in_callers_transaction, daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + PATIENCE
+    while not any(r.getMessage().startswith("Waiting up to") for r in caplog.records):
+        assert waiter.is_alive() and time.monotonic() < deadline, "the caller never waited"
+        time.sleep(0.05)
+
+    old_snapshot.rollback()
+    result = first.finished()
+    assert result.returncode == 0, result.stderr
+    waiter.join(PATIENCE)
+    assert outcome == [HEAD]
+    assert index_validity(filled) == dict.fromkeys(GIN_INDEXES, True)

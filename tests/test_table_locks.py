@@ -17,7 +17,8 @@ from benchmarks.write_load import SCENE_WRITES, TABLE_WRITES, fill
 from tests.databases import HeadTemplates, dialect_params
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
-from tests.test_online_index import Upgrade, wait_for
+from tests.test_online_index import LOCK_LOST, Upgrade, handover_holder, terminate, wait_for
+from tests.test_pooler import advisory_locks
 from vidpipe.db import current_revision, upgrade
 from vidpipe.db.errors import InjectedFault
 from vidpipe.db.migrate import alembic_config
@@ -92,6 +93,43 @@ def test_each_table_is_written_again_once_its_own_changes_are_committed(
     assert result.returncode == 0, result.stderr
     assert current_revision(at_0005) == HEAD
     assert unvalidated_foreign_keys(at_0005) == set()
+
+
+def test_a_run_whose_handover_connection_dies_between_table_commits_stops_before_the_next(
+    at_0005: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    """The connection that keeps the lock between vidpipe_0006's table commits is terminated
+    while the run waits to alter scene_audio_manifests, and a second replica starts at that
+    moment: it waits for the migration lock, which the first run's transaction took again
+    after its last commit, and the first stops before its next statement after that
+    transaction (the old runner let the second migrate at once, beside the first)."""
+    with at_0005.connect() as parked:
+        parked.exec_driver_sql("UPDATE scene_audio_manifests SET has_music = NOT has_music")
+        first = Upgrade(database_url, tmp_path, "-x", DDL_LOCK_TIMEOUT)
+        first.start()
+        wait_for(
+            at_0005,
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE scene_audio_manifests%%'",
+            "vidpipe_0006 waiting to alter scene_audio_manifests",
+        )
+        terminate(at_0005, handover_holder(at_0005))
+        second = Upgrade(database_url, tmp_path, "-x", DDL_LOCK_TIMEOUT)
+        second.start()
+        second.logged("Waiting up to")
+        assert first.is_alive()
+        assert current_revision(at_0005) == "vidpipe_0005"
+        parked.rollback()
+
+    lost = first.finished()
+    assert lost.returncode != 0
+    assert LOCK_LOST in lost.stderr, lost.stderr
+    assert "Traceback" not in lost.stderr
+    finished = second.finished()
+    assert finished.returncode == 0, finished.stderr
+    assert current_revision(at_0005) == HEAD
+    assert unvalidated_foreign_keys(at_0005) == set()
+    assert advisory_locks(database_url) == []
 
 
 def test_a_run_killed_before_validating_a_foreign_key_is_finished_by_the_next(

@@ -15,6 +15,7 @@ __all__ = [
     "ForeignKeyViolation",
     "InjectedFault",
     "InvalidVersionState",
+    "MigrationLockLost",
     "MigrationLockTimeout",
     "MigrationSettingError",
     "NotAVidpipeDatabase",
@@ -75,6 +76,13 @@ class UnconvertibleValue(VidpipeDatabaseError):
 
 class MigrationLockTimeout(VidpipeDatabaseError):
     """Another process held the migration lock for longer than the lock timeout."""
+
+
+class MigrationLockLost(VidpipeDatabaseError):
+    """A run lost the migration lock mid-way (PostgreSQL: the connection that kept it across
+    the run's commits is gone) and stopped before its next statement, so that it never
+    migrates beside the run that may have taken the lock since; the next run finishes its work.
+    """
 
 
 class DDLLockTimeout(VidpipeDatabaseError):

@@ -17,6 +17,14 @@ Decisions:
 - A concurrent build that failed or was cancelled leaves an index marked invalid
   (``pg_index.indisvalid``) that PostgreSQL keeps maintaining but never uses; the next run finds
   it, drops it (``DROP INDEX CONCURRENTLY``) and builds it again.
+- An invalid index may also be one whose build is still running: a run that lost the migration
+  lock during the build (its handover connection died) goes on with that one statement and
+  stops after it (vidpipe.db.runner.locking), while the next run has already started. Dropping
+  it then would fail one of the two runs (``tuple concurrently updated``) or throw the build
+  away; so a run that finds another server process building the index
+  (``pg_stat_progress_create_index``, which shows it to the same role, a superuser or
+  ``pg_read_all_stats``) waits for the build, outside its own transaction so that the build
+  does not wait for its snapshot, and drops the index only if it is still invalid then.
 - The concurrent build runs under the session's own ``statement_timeout`` and ``lock_timeout``
   (the run's are ``SET LOCAL`` and end with its transaction): its waits are for older
   transactions to finish, which delay the build but block no writer.
@@ -30,15 +38,25 @@ locks at the start and the end wait for running transactions. The plain statemen
 SQLite: a writing transaction excludes every other writer anyway; the plain build is kept.
 """
 
+import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex
 
+from vidpipe.db.runner.locking import WAIT_SLICE, confirm_lock_held, pause
 from vidpipe.db.runner.mid_run_commits import may_commit_for, outside_the_run_transaction
 
 __all__ = ["SQUAWK_IGNORE_PLAIN_BUILD", "build_index", "drop_invalid_index"]
+
+logger = logging.getLogger(__name__)
+
+#: The server process (other than this one) building the index named ``:name``, if any.
+_BUILDER = sa.text(
+    "SELECT pid FROM pg_stat_progress_create_index "
+    "WHERE index_relid = to_regclass(:name) AND pid <> pg_backend_pid()"
+)
 
 #: What the offline script puts before each plain index build (tests/test_squawk.py).
 SQUAWK_IGNORE_PLAIN_BUILD = (
@@ -70,9 +88,11 @@ def build_index(
             check()
         op.execute(CreateIndex(index))
         return
-    with outside_the_run_transaction(op.get_bind()):
+    bind = op.get_bind()
+    with outside_the_run_transaction(bind):
         if check is not None:
             check()
+            confirm_lock_held(bind)  # the check may have read for long
         index.dialect_options["postgresql"]["concurrently"] = True
         try:
             op.execute(CreateIndex(index))
@@ -81,27 +101,56 @@ def build_index(
 
 
 def drop_invalid_index(name: str, table_name: str) -> bool:
-    """Drop the index ``name`` if a failed concurrent build left it invalid; True if dropped."""
+    """Drop the index ``name`` if a failed concurrent build left it invalid; True if dropped.
+
+    A build of it still running elsewhere is waited for first; if it succeeds, nothing is
+    dropped.
+    """
     context = op.get_context()
     if context.as_sql or context.dialect.name != "postgresql":
         return False
-    valid = (
-        op.get_bind()
-        .execute(
-            sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
-            {"name": name},
-        )
-        .scalar()
-    )
-    if valid is None or valid:
+    bind = op.get_bind()
+    if not _invalid(bind, name):
         return False
     quoted = context.dialect.identifier_preparer.quote(name)
     if _builds_concurrently(table_name):
-        with outside_the_run_transaction(op.get_bind()):
+        with outside_the_run_transaction(bind):
+            _wait_for_a_build_elsewhere(bind, name)
+            if not _invalid(bind, name):
+                return False
+            confirm_lock_held(bind)
             op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quoted}")
     else:
+        _wait_for_a_build_elsewhere(bind, name)
+        if not _invalid(bind, name):
+            return False
         op.execute(f"DROP INDEX IF EXISTS {quoted}")
     return True
+
+
+def _invalid(bind: sa.Connection, name: str) -> bool:
+    """Whether the index ``name`` exists and is marked invalid."""
+    valid = bind.execute(
+        sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+        {"name": name},
+    ).scalar()
+    return valid is False
+
+
+def _wait_for_a_build_elsewhere(bind: sa.Connection, name: str) -> None:
+    """Return once no other server process is building the index ``name``."""
+    builder = bind.execute(_BUILDER, {"name": name}).scalar()
+    if builder is None:
+        return
+    logger.info(
+        "Waiting for the build of index %s by another server process (%d) to end: an earlier "
+        "run, which lost vidpipe's migration lock, is still running it",
+        name,
+        builder,
+    )
+    while bind.execute(_BUILDER, {"name": name}).scalar() is not None:
+        pause(bind, WAIT_SLICE)
+    logger.info("The build of index %s by server process %d ended", name, builder)
 
 
 def _builds_concurrently(table_name: str) -> bool:

@@ -22,9 +22,19 @@ reads the revision the first one left and has nothing to do:
   and sleeps out its slice outside any transaction, so that behind a transaction pooler it
   keeps no server connection from the run, which needs one for each of its transactions. Idle
   in READ COMMITTED with no snapshot (see ``hold_across_commits``), the holder is not waited
-  for by a concurrent build. Only such a run uses a second server connection;
-  ``idle_in_transaction_session_timeout``, if the server sets one, must exceed the longest
-  run.
+  for by a concurrent build. Only such a run uses a second server connection.
+
+  The handover connection can die while the run goes on (``pg_terminate_backend``, a pooler
+  or network fault); a run that took the lock after that would migrate beside this one. So:
+  the lock's transactions (the run's and the holder's) ``SET LOCAL`` the server's idle and
+  statement timeouts off (local: a pooled server connection keeps none of it); each of the
+  run's transactions after a mid-run commit takes the main lock again
+  (:func:`resume_after_commit`), so a run that starts meanwhile waits for that transaction;
+  and before each of them, and before each statement of an autocommit stretch
+  (:func:`confirm_lock_held`), the run checks that its holder still holds the handover key,
+  and stops with :class:`MigrationLockLost` if not: the next run finishes the work, as after
+  a crash. What the lost run is still doing (one statement, a concurrent index build say) is
+  waited for by the next run, not undone (vidpipe.db.runner.index_builds).
 - MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
   timeout.
 - SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
@@ -47,22 +57,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from vidpipe.db.engine import SQLITE_BEGIN_STATEMENT, sqlite_pragma, uses_real_sqlite_transactions
-from vidpipe.db.errors import MigrationLockTimeout, MigrationSettingError
+from vidpipe.db.errors import MigrationLockLost, MigrationLockTimeout, MigrationSettingError
 from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
+    "HANDOVER_KEY",
     "MAY_COMMIT_MID_RUN",
     "MYSQL_LOCK_PREFIX",
     "POSTGRESQL_LOCK_KEY",
     "WAIT_REPORT_INTERVAL",
+    "WAIT_SLICE",
+    "confirm_lock_held",
     "hold_across_commits",
     "migration_lock",
     "pause",
+    "resume_after_commit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,11 +96,36 @@ _POSTGRESQL_LOCK_NOT_AVAILABLE = "55P03"
 WAIT_SLICE = 1.0
 #: In ``Connection.info`` while the connection's own run holds the PostgreSQL migration lock in a
 #: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.runner.mid_run_commits)
-#: after :func:`hold_across_commits`. Its value is the connection that holds the handover key,
-#: once there is one.
+#: after :func:`hold_across_commits`. Its value is the :class:`_Handover` that holds the
+#: handover key, once there is one.
 MAY_COMMIT_MID_RUN = "vidpipe.may_commit_mid_run"
 #: The second advisory key ("vidpipe2"): held by a run that committed mid-way until it ends.
-_HANDOVER_KEY = int.from_bytes(b"vidpipe2", "big")
+HANDOVER_KEY = int.from_bytes(b"vidpipe2", "big")
+#: Whether the server process ``pid`` holds the handover key: pg_locks shows a bigint advisory
+#: key as its high and low 32 bits (``objsubid`` 1). Read by the run itself, it needs no
+#: privilege, and unlike the holder's own connection it cannot be the thing that died.
+_HANDOVER_HELD_BY = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = :pid AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) "
+    "AND objsubid = 1 AND database = (SELECT oid FROM pg_database "
+    "WHERE datname = current_database()))"
+).bindparams(high=HANDOVER_KEY >> 32, low=HANDOVER_KEY & 0xFFFFFFFF)
+#: The server's timeouts that would end the lock's transactions: the holder idles in its
+#: transaction for the whole run, and the run's own transaction idles between statements.
+#: Set LOCAL, off, in each of them (``idle_session_timeout`` counts outside transactions only).
+_LOCK_TRANSACTION_TIMEOUTS_OFF = (
+    "SET LOCAL idle_in_transaction_session_timeout = 0",
+    "SET LOCAL statement_timeout = 0",
+)
+
+
+@dataclass(frozen=True)
+class _Handover:
+    """The connection that holds the handover key for a run, and its server process."""
+
+    holder: sa.Connection
+    pid: int
+
 
 _Lock = Callable[[sa.Connection, float, float], AbstractContextManager[None]]
 
@@ -200,14 +240,13 @@ def _postgresql_lock(
         yield
         return
     if connection.in_transaction():
-        # The caller's transaction holds the lock; its commit or rollback releases it.
-        if not _take_slice(connection, 0):
-            with _logged_wait(what, timeout, report_every):
-                if not _take_slice(connection, timeout):
-                    raise _timeout_error(timeout, what)
+        # The caller's transaction holds the lock; its commit or rollback releases it. Its
+        # timeouts are the caller's: if one ends it, the run's work goes with it.
+        _hold(connection, timeout, report_every, what)
         yield
         return
     _hold(connection, timeout, report_every, what)
+    _timeouts_off(connection)
     connection.info[MAY_COMMIT_MID_RUN] = None
     try:
         yield
@@ -218,12 +257,17 @@ def _postgresql_lock(
     else:
         connection.commit()
     finally:
-        holder = connection.info.pop(MAY_COMMIT_MID_RUN)
-        if holder is not None:
+        handover = connection.info.pop(MAY_COMMIT_MID_RUN)
+        if handover is not None:
             # After the run's commit: the next run must find the revision this one recorded.
             with suppress(sa.exc.DBAPIError):
-                holder.rollback()
-            holder.close()
+                handover.holder.rollback()
+            handover.holder.close()
+
+
+def _timeouts_off(connection: sa.Connection) -> None:
+    for statement in _LOCK_TRANSACTION_TIMEOUTS_OFF:
+        connection.exec_driver_sql(statement)
 
 
 @contextmanager
@@ -252,20 +296,57 @@ def hold_across_commits(connection: sa.Connection) -> None:
     with _holder_connection(connection) as holder:
         holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         # Free: only the holder of the main lock (this run) ever takes it.
-        holder.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _HANDOVER_KEY})
+        pid = holder.execute(
+            sa.text("SELECT pg_backend_pid() FROM pg_advisory_xact_lock(:key)"),
+            {"key": HANDOVER_KEY},
+        ).scalar_one()
         # The driver's unnamed portal of that statement keeps its snapshot
         # (pg_stat_activity.backend_xmin) until another statement replaces it, and CREATE INDEX
-        # CONCURRENTLY would wait for that snapshot until the run ends: a utility statement,
-        # which takes none, replaces it.
-        holder.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
-        connection.info[MAY_COMMIT_MID_RUN] = holder
+        # CONCURRENTLY would wait for that snapshot until the run ends: utility statements,
+        # which take none, replace it.
+        _timeouts_off(holder)
+        connection.info[MAY_COMMIT_MID_RUN] = _Handover(holder, pid)
+
+
+def confirm_lock_held(connection: sa.Connection) -> None:
+    """Raise :class:`MigrationLockLost` unless the handover key of ``connection``'s run is still
+    held by its holder (after :func:`hold_across_commits`; one round trip)."""
+    handover = connection.info[MAY_COMMIT_MID_RUN]
+    if not connection.execute(_HANDOVER_HELD_BY, {"pid": handover.pid}).scalar():
+        raise MigrationLockLost(
+            "vidpipe lost its migration lock on PostgreSQL mid-run: the connection that kept it "
+            f"across the run's commits (server process {handover.pid}) is gone, ended by "
+            "pg_terminate_backend, a pooler or network fault, or a server timeout, so another "
+            "run may be migrating now. This run stopped before its next statement; what it "
+            "committed stays and the revision it was in is not recorded. Run the upgrade again "
+            "(or let the next replica start): it finishes the work, as after a crash."
+        )
+
+
+def resume_after_commit(connection: sa.Connection) -> None:
+    """Begin the run's next transaction after a mid-run commit: confirm the run still holds
+    its lock and take the main lock again in this transaction, so that a run that took the
+    lock after the holder died waits for this transaction to end instead of migrating beside
+    it (and this run stops at its next resume). Then the lock's timeouts go off again.
+
+    The main lock is held by other runs only for a slice's check (``_take_slice``): it is
+    waited for in slices, checking the holder between them.
+    """
+    confirm_lock_held(connection)
+    statement = "SELECT pg_advisory_xact_lock(:key)"
+    while not _wait_for_advisory_lock(connection, WAIT_SLICE, statement, POSTGRESQL_LOCK_KEY):
+        confirm_lock_held(connection)
+    # The holder may have died while this transaction waited and another run migrated.
+    confirm_lock_held(connection)
+    _timeouts_off(connection)
 
 
 def _hold(connection: sa.Connection, timeout: float, report_every: float, what: str) -> None:
     """Take the lock in ``connection``'s transaction, waiting up to ``timeout`` seconds.
 
-    The wait is cut into slices of at most :data:`WAIT_SLICE`, each its own transaction: a
-    waiter behind a transaction-mode pooler then frees its server connection between slices.
+    The wait is cut into slices of at most :data:`WAIT_SLICE`, each its own transaction (or,
+    in a caller's transaction, its own savepoint): a waiter behind a transaction-mode pooler
+    then frees its server connection between slices.
     """
     if _take_slice(connection, 0):
         return
@@ -280,13 +361,14 @@ def _hold(connection: sa.Connection, timeout: float, report_every: float, what: 
 def _take_slice(connection: sa.Connection, seconds: float) -> bool:
     """Try ``pg_advisory_xact_lock`` for ``seconds`` (0: only if free) in ``connection``'s
     transaction, then check that the handover key is free (a run that committed mid-way holds
-    it until it ends); if either fails, roll back that transaction (unless it is the caller's).
+    it until it ends); if either fails, let go of the main lock again.
 
     While a run that committed mid-way goes on, the main lock is free and only the handover key
-    is taken. A waiter that finds it so sleeps out its slice outside any transaction instead of
-    waiting for the key inside one: behind a transaction-mode pooler it then keeps no server
-    connection from that run, which needs one again for each of its transactions. A caller's
-    transaction cannot be left: it waits for the key.
+    is taken. A waiter that finds it so lets go of the main lock (the run takes it again in each
+    of its transactions: ``resume_after_commit``) and sleeps out its slice: outside any
+    transaction, so that behind a transaction-mode pooler it keeps no server connection from
+    that run, which needs one again for each of its transactions; in a caller's transaction,
+    which cannot be left, it rolls back to a savepoint, which releases a lock taken after it.
 
     The run's transaction is READ COMMITTED, so statements after the wait see what the previous
     holder committed.
@@ -294,6 +376,7 @@ def _take_slice(connection: sa.Connection, seconds: float) -> bool:
     external = connection.in_transaction()
     if not external:
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    attempt = connection.begin_nested() if external else None
     if seconds <= 0:
         got_main = bool(
             connection.execute(
@@ -304,29 +387,27 @@ def _take_slice(connection: sa.Connection, seconds: float) -> bool:
         got_main = _wait_for_advisory_lock(
             connection, seconds, "SELECT pg_advisory_xact_lock(:key)", POSTGRESQL_LOCK_KEY
         )
-    if got_main and external and seconds > 0:
-        got = _wait_for_advisory_lock(
-            connection,
-            seconds,
-            "SELECT pg_advisory_lock_shared(:key), pg_advisory_unlock_shared(:key)",
-            _HANDOVER_KEY,
-        )
+    got = got_main and bool(
+        # One statement takes and drops it: pooler-safe although it is session-level.
+        connection.execute(
+            sa.text(
+                "SELECT CASE WHEN pg_try_advisory_lock_shared(:key) "
+                "THEN pg_advisory_unlock_shared(:key) ELSE false END"
+            ),
+            {"key": HANDOVER_KEY},
+        ).scalar()
+    )
+    if got:
+        if attempt is not None:
+            attempt.commit()  # the caller's transaction keeps the lock
+        return True
+    if attempt is not None:
+        attempt.rollback()
     else:
-        got = got_main and bool(
-            # One statement takes and drops it: pooler-safe although it is session-level.
-            connection.execute(
-                sa.text(
-                    "SELECT CASE WHEN pg_try_advisory_lock_shared(:key) "
-                    "THEN pg_advisory_unlock_shared(:key) ELSE false END"
-                ),
-                {"key": _HANDOVER_KEY},
-            ).scalar()
-        )
-    if not got and not external:
         connection.rollback()
-        if got_main and seconds > 0:
-            pause(connection, seconds)
-    return got
+    if got_main and seconds > 0:
+        pause(connection, seconds)
+    return False
 
 
 def pause(connection: sa.Connection, seconds: float) -> None:

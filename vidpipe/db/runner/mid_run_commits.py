@@ -6,8 +6,11 @@ on a table that holds rows: a ``CREATE INDEX CONCURRENTLY``, which cannot run in
 block at all (vidpipe.db.runner.index_builds), and the lock an ``ALTER TABLE`` takes on a table the
 application writes (vidpipe.db.runner.table_locks). So there the run commits mid-way: the migration
 lock passes to a second connection first (``hold_across_commits``), the revisions finished so far
-are recorded with the commit, and the next statement begins a new transaction
-with the run's timeouts set again (they are ``SET LOCAL`` and end with the commit).
+are recorded with the commit, and the next transaction begins by confirming that the run still
+holds its lock and taking the main lock again (``resume_after_commit``: a run whose handover
+connection died stops there with ``MigrationLockLost``), with the run's timeouts set again
+(they are ``SET LOCAL`` and end with the commit). An autocommit stretch confirms the lock
+before it starts (and index builds before each statement: vidpipe.db.runner.index_builds).
 
 Decisions:
 
@@ -26,7 +29,12 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from vidpipe.db.runner.locking import MAY_COMMIT_MID_RUN, hold_across_commits
+from vidpipe.db.runner.locking import (
+    MAY_COMMIT_MID_RUN,
+    confirm_lock_held,
+    hold_across_commits,
+    resume_after_commit,
+)
 
 __all__ = [
     "can_commit_mid_run",
@@ -58,18 +66,18 @@ def holds_rows(bind: sa.Connection, table_name: str) -> bool:
 
 
 def commit_mid_run(bind: sa.Connection) -> None:
-    """Commit the run's transaction, keeping the migration lock; the next statement begins a
-    new transaction with the run's timeouts."""
+    """Commit the run's transaction, keeping the migration lock, and begin the next one with
+    the lock confirmed and the run's timeouts."""
     settings = _run_settings(bind)
     hold_across_commits(bind)
     bind.commit()
-    _set_again(bind, settings)
+    _resume(bind, settings)
 
 
 @contextmanager
 def outside_the_run_transaction(bind: sa.Connection) -> Iterator[None]:
-    """Commit the run's transaction, run the block in autocommit, then let the next statement
-    begin a new one, with the run's timeouts set again.
+    """Commit the run's transaction, run the block in autocommit, then begin a new one with
+    the lock confirmed and the run's timeouts set again.
 
     Alembic's ``autocommit_block`` does the same for a transaction Alembic began; the run's
     transaction is begun by the migration lock (vidpipe.db.runner.locking), so this commits it
@@ -83,10 +91,12 @@ def outside_the_run_transaction(bind: sa.Connection) -> Iterator[None]:
     try:
         # SQLAlchemy keeps its own transaction bookkeeping in AUTOCOMMIT; this block ends it.
         with bind.begin():
+            # The holder may have died during the transaction just committed.
+            confirm_lock_held(bind)
             yield
     finally:
         bind.execution_options(isolation_level=level)
-    _set_again(bind, settings)
+    _resume(bind, settings)
 
 
 def _run_settings(bind: sa.Connection) -> dict[str, str | None]:
@@ -96,7 +106,8 @@ def _run_settings(bind: sa.Connection) -> dict[str, str | None]:
     }
 
 
-def _set_again(bind: sa.Connection, settings: dict[str, str | None]) -> None:
+def _resume(bind: sa.Connection, settings: dict[str, str | None]) -> None:
+    resume_after_commit(bind)
     for name, value in settings.items():
         bind.execute(
             sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}

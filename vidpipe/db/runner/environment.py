@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import event
 
-from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
+from vidpipe.db.dialects.sqlite import sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import ForeignKeyViolation
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 from vidpipe.db.runner import safety
@@ -101,7 +101,7 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
     options = configure_options(connection.dialect.name)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
-        # Only an engine that emits a real BEGIN (vidpipe.db.engine.configure_sqlite) makes
+        # Only an engine that emits a real BEGIN (vidpipe.db.dialects.sqlite) makes
         # SQLite's DDL transactional; with any other, a failed revision may leave tables behind.
         options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
     lock_timeout = safety.run_settings(context).lock_timeout

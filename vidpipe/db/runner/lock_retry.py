@@ -39,9 +39,9 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import DDLLockTimeout, MigrationSettingError
 from vidpipe.db.runner.locking import pause
-from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
     "DDL_RETRIES",
@@ -127,7 +127,7 @@ def retrying_lock_waits(
     # The same statements repeat on each try: a prepared one would not survive a transaction
     # pooler (vidpipe.db.runner.pooler).
     with (
-        no_server_side_prepares(connection),
+        dialect_for(connection.dialect).without_prepared_statements(connection),
         _mysql_lock_wait(connection, None if external else settings.mysql_lock_wait),
     ):
         for attempt in range(1, retries + 2):

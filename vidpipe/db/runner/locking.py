@@ -62,9 +62,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vidpipe.db.engine import SQLITE_BEGIN_STATEMENT, sqlite_pragma, uses_real_sqlite_transactions
+from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects.sqlite import (
+    SQLITE_BEGIN_STATEMENT,
+    sqlite_pragma,
+    uses_real_sqlite_transactions,
+)
 from vidpipe.db.errors import MigrationLockLost, MigrationLockTimeout, MigrationSettingError
-from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
     "HANDOVER_KEY",
@@ -274,7 +278,7 @@ def _timeouts_off(connection: sa.Connection) -> None:
 def _holder_connection(connection: sa.Connection) -> Iterator[sa.Connection]:
     holder = connection.engine.connect()
     try:
-        with no_server_side_prepares(holder):
+        with dialect_for(holder.dialect).without_prepared_statements(holder):
             yield holder
     except BaseException:
         holder.close()

@@ -1,0 +1,74 @@
+"""What every database is asked, and the answer for one vidpipe has no module for.
+
+vidpipe runs the same revisions and the same store on SQLite, PostgreSQL and MariaDB/MySQL,
+but each database locks, times out, reports a lock wait and alters a table its own way. Those
+differences live in one class per dialect, in the shape of Alembic's ``DefaultImpl`` and its
+``PostgresqlImpl``: a subclass names the SQLAlchemy dialect it serves in ``__dialect__`` and is
+registered under that name; :func:`vidpipe.db.dialects.dialect_for` finds it. Everywhere else
+vidpipe asks the class (``dialect_for(connection.dialect).is_lock_wait(exc)``) instead of
+branching on the dialect's name, so "what happens on MariaDB?" is answered by
+``vidpipe/db/dialects/mariadb.py`` alone, and MySQL is one small subclass of it.
+
+A difference that is only a value (the UUID type SQLAlchemy renders, ``JSONB`` on PostgreSQL)
+stays with the models and types; what lives here is behaviour.
+
+The base class is what a dialect without a module of its own gets: no connect-time settings
+and no lock-wait diagnosis, and a clear ``NotImplementedError`` where vidpipe cannot guess
+(there is no migration lock it could take).
+
+Importing this package reads nothing, connects to nothing and leaves Alembic's runtime
+unloaded: the store uses it for the tag look-up and the engine factory for connect options.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+__all__ = ["Dialect", "registered"]
+
+#: Every dialect class that names its SQLAlchemy dialect, by that name (filled on import).
+_REGISTRY: dict[str, type["Dialect"]] = {}
+
+
+def registered(name: str) -> type["Dialect"] | None:
+    """The class registered for the SQLAlchemy dialect ``name``, if any."""
+    return _REGISTRY.get(name)
+
+
+class Dialect:
+    """vidpipe's behaviour on one database; one instance per SQLAlchemy dialect name."""
+
+    #: The SQLAlchemy dialect name (``sa.Dialect.name``) this class serves; subclasses that set
+    #: it are registered under it, as Alembic's impls are.
+    __dialect__: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("__dialect__")
+        if name is not None:
+            _REGISTRY[name] = cls
+
+    def __init__(self, name: str) -> None:
+        #: The SQLAlchemy dialect name this instance was looked up by.
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.name!r}>"
+
+    # Engines ---------------------------------------------------------------------------------
+
+    def configure_engine(self, engine: sa.Engine) -> None:
+        """Give every connection of ``engine`` the settings vidpipe relies on; safe twice."""
+
+    def connect_args(self, url: URL) -> dict[str, Any]:
+        """Driver arguments that keep ``url``'s driver correct behind a transaction-mode
+        pooler (vidpipe.db.runner.pooler)."""
+        return {}
+
+    @contextmanager
+    def without_prepared_statements(self, connection: sa.Connection) -> Iterator[None]:
+        """Run the block with the driver's automatic server-side prepared statements off."""
+        yield

@@ -27,7 +27,10 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-__all__ = ["Dialect", "registered"]
+__all__ = ["Blocker", "Dialect", "registered"]
+
+#: A session holding a lock another one waits for: ``(pid, state, query)``.
+Blocker = tuple[int, str, str]
 
 #: Every dialect class that names its SQLAlchemy dialect, by that name (filled on import).
 _REGISTRY: dict[str, type["Dialect"]] = {}
@@ -72,3 +75,25 @@ class Dialect:
     def without_prepared_statements(self, connection: sa.Connection) -> Iterator[None]:
         """Run the block with the driver's automatic server-side prepared statements off."""
         yield
+
+    # Lock waits of a run (vidpipe.db.runner.lock_retry) ------------------------------------
+
+    @contextmanager
+    def session_lock_wait(self, connection: sa.Connection, seconds: int | None) -> Iterator[None]:
+        """Run the block (a whole run, its retries included) with the session's wait for a
+        table's lock limited to ``seconds`` (None: the server's own limit), where the limit is
+        a session setting rather than the transaction's."""
+        yield
+
+    def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
+        """Whether ``exc`` says a statement gave up waiting for a lock (or lost a deadlock):
+        the run is then tried again."""
+        return False
+
+    def blockers(
+        self, connection: sa.Connection, tables: list[str]
+    ) -> tuple[str | None, list[Blocker]]:
+        """Which of ``tables`` (those a statement that waited named) another session holds a
+        lock on now, and those sessions; where the database cannot tell, the first table and
+        no sessions. Called outside the failed attempt's transaction."""
+        return (tables[0] if tables else None), []

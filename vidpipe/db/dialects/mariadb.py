@@ -1,17 +1,62 @@
 """MariaDB (and MySQL): what vidpipe does differently there, and why.
 
 - No connect-time settings: PyMySQL, aiomysql and asyncmy need none for vidpipe.
+- A DDL statement waits for its table's metadata lock up to the session's ``lock_wait_timeout``,
+  a day by default, while every later query on the table queues behind it. A run sets it to
+  ``ddl_lock_timeout`` rounded up to whole seconds (the server knows no finer) and gives the
+  session its own value back afterwards. Error 1205 (that timeout; InnoDB row locks give it
+  too) and 1213 (deadlock) are lock waits: vidpipe.db.runner.lock_retry tries the run again.
+  Who holds the table is not looked up (no ``pg_locks`` here): the error says "another
+  transaction".
 """
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import sqlalchemy as sa
 
 from vidpipe.db.dialects.base import Dialect
 
 __all__ = ["MariaDB", "MySQL"]
+
+#: ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
+_LOCK_WAITS = (1205, 1213)
 
 
 class MariaDB(Dialect):
     """MariaDB through PyMySQL, aiomysql or asyncmy (tested on 10.11)."""
 
     __dialect__ = "mariadb"
+
+    @contextmanager
+    def session_lock_wait(self, connection: sa.Connection, seconds: int | None) -> Iterator[None]:
+        # DDL waits for a metadata lock up to lock_wait_timeout, a day by default, during which
+        # every later query on its table queues behind it.
+        if seconds is None:
+            yield
+            return
+        previous = int(
+            connection.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar_one()
+        )
+        connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
+        connection.commit()  # the lock and the run expect no open transaction
+        try:
+            yield
+        finally:
+            # A connection that died in the run keeps nothing to restore; its error is the one
+            # raised.
+            with suppress(sa.exc.DBAPIError):
+                if connection.in_transaction():
+                    connection.rollback()
+                connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {previous}")
+                connection.commit()
+
+    def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
+        # 1205 comes from a metadata lock after lock_wait_timeout, and from InnoDB row locks
+        # after innodb_lock_wait_timeout.
+        args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+        return bool(args) and args[0] in _LOCK_WAITS
 
 
 class MySQL(MariaDB):

@@ -6,6 +6,10 @@
   unique statement names and no statement cache (:meth:`PostgreSQL.connect_args`), and a psycopg
   connection handed in runs the migration with ``prepare_threshold=None``
   (:meth:`PostgreSQL.without_prepared_statements`), then gets its own value back.
+- A statement that gave up waiting for a lock (SQLSTATE 55P03, ``lock_timeout``) or lost a
+  deadlock (40P01) makes vidpipe.db.runner.lock_retry try the run again; ``pg_locks`` and
+  ``pg_stat_activity`` name the sessions holding the table, for the warning and for
+  :class:`~vidpipe.db.errors.DDLLockTimeout`.
 """
 
 import uuid
@@ -16,9 +20,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from vidpipe.db.dialects.base import Dialect
+from vidpipe.db.dialects.base import Blocker, Dialect
 
-__all__ = ["PostgreSQL"]
+__all__ = ["PostgreSQL", "sqlstate"]
+
+#: SQLSTATE lock_not_available (lock_timeout fired) and deadlock_detected.
+_LOCK_WAITS = ("55P03", "40P01")
 
 
 class PostgreSQL(Dialect):
@@ -54,6 +61,45 @@ class PostgreSQL(Dialect):
             yield
         finally:
             driver_connection.prepare_threshold = previous
+
+    def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
+        return sqlstate(exc) in _LOCK_WAITS
+
+    def blockers(
+        self, connection: sa.Connection, tables: list[str]
+    ) -> tuple[str | None, list[Blocker]]:
+        first = tables[0] if tables else None
+        if not tables:
+            return first, []
+        try:
+            if connection.in_transaction():
+                connection.rollback()  # the failed attempt's, if the run left it open
+            rows = connection.execute(
+                sa.text(
+                    "SELECT DISTINCT c.relname, a.pid, a.state, a.query FROM pg_locks l "
+                    "JOIN pg_class c ON c.oid = l.relation "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.relation IN "
+                    "(SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name) "
+                    "AND l.granted AND l.pid <> pg_backend_pid() ORDER BY a.pid"
+                ),
+                {"tables": tables},
+            ).all()
+            connection.rollback()
+        except sa.exc.DBAPIError:
+            return first, []  # only for the message: the lock wait is the error that matters
+        if not rows:
+            return first, []
+        held = {row[0] for row in rows}
+        table = next(name for name in tables if name in held)
+        return table, [
+            (pid, state or "", query or "") for name, pid, state, query in rows if name == table
+        ]
+
+
+def sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error (psycopg and asyncpg name it differently)."""
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
 
 
 def _unique_statement_name() -> str:

@@ -21,7 +21,7 @@ unloaded: the store uses it for the tag look-up and the engine factory for conne
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -97,3 +97,18 @@ class Dialect:
         lock on now, and those sessions; where the database cannot tell, the first table and
         no sessions. Called outside the failed attempt's transaction."""
         return (tables[0] if tables else None), []
+
+    # The data-loss guard (vidpipe.db.runner.data_loss) -------------------------------------
+
+    def hold_writers_off(
+        self, connection: sa.Connection, losing: list[str], every_table: list[str]
+    ) -> AbstractContextManager[None]:
+        """Keep the application's writers off ``losing`` (the existing tables a downgrade drops
+        or drops columns of) from now until the downgrade is done, so that a count made in the
+        block is still true when the DROP runs. ``every_table`` is every table the downgrade
+        may touch, the version table included. Entered inside the migration's transaction,
+        after its timeouts are set."""
+        raise NotImplementedError(
+            f"vidpipe cannot keep writers off a table on {self.name}: no downgrade that drops "
+            "data can be checked there"
+        )

@@ -8,6 +8,11 @@
   too) and 1213 (deadlock) are lock waits: vidpipe.db.runner.lock_retry tries the run again.
   Who holds the table is not looked up (no ``pg_locks`` here): the error says "another
   transaction".
+- A downgrade that drops data is counted first (vidpipe.db.runner.data_loss), with the
+  application's writers held off by ``LOCK TABLES ... WRITE`` on every vidpipe table and the
+  version table: DDL commits at once, so no transaction can hold a lock across it, while
+  ``LOCK TABLES`` outlives COMMIT and DDL. It needs the ``LOCK TABLES`` privilege. Renaming
+  each table aside and counting the copy was considered: the revisions drop tables by name.
 """
 
 from collections.abc import Iterator
@@ -57,6 +62,33 @@ class MariaDB(Dialect):
         # after innodb_lock_wait_timeout.
         args: tuple[Any, ...] = getattr(exc.orig, "args", ())
         return bool(args) and args[0] in _LOCK_WAITS
+
+    @contextmanager
+    def hold_writers_off(
+        self, connection: sa.Connection, losing: list[str], every_table: list[str]
+    ) -> Iterator[None]:
+        # DDL commits at once, so no transaction can hold a lock across it; LOCK TABLES can (it
+        # outlives COMMIT and DDL, until UNLOCK TABLES or the session's end). A session under
+        # it may touch only the tables it locked: hence every one of vidpipe's.
+        inspector = sa.inspect(connection)
+        tables = dict.fromkeys([*every_table, *losing])
+        present = [table for table in tables if inspector.has_table(table)]
+        quote = connection.dialect.identifier_preparer.quote
+        # LOCK TABLES commits what the connection has open; the migration lock left none open.
+        connection.exec_driver_sql(
+            f"LOCK TABLES {', '.join(f'{quote(table)} WRITE' for table in present)}"
+        )
+        try:
+            yield
+        except BaseException:
+            # UNLOCK TABLES commits what is open: roll a failed run back first. A dead
+            # connection has lost its locks with its session, and the original error is the
+            # one to report.
+            with suppress(sa.exc.DBAPIError):
+                connection.rollback()
+                connection.exec_driver_sql("UNLOCK TABLES")
+            raise
+        connection.exec_driver_sql("UNLOCK TABLES")
 
 
 class MySQL(MariaDB):

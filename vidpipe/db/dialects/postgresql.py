@@ -10,6 +10,9 @@
   deadlock (40P01) makes vidpipe.db.runner.lock_retry try the run again; ``pg_locks`` and
   ``pg_stat_activity`` name the sessions holding the table, for the warning and for
   :class:`~vidpipe.db.errors.DDLLockTimeout`.
+- A downgrade that drops data is counted first (vidpipe.db.runner.data_loss), with the
+  application's writers held off by ``LOCK TABLE ... IN ACCESS EXCLUSIVE MODE`` on the tables
+  that lose data, in the migration's transaction: the lock lasts until the DDL commits.
 """
 
 import uuid
@@ -95,6 +98,20 @@ class PostgreSQL(Dialect):
         return table, [
             (pid, state or "", query or "") for name, pid, state, query in rows if name == table
         ]
+
+    @contextmanager
+    def hold_writers_off(
+        self, connection: sa.Connection, losing: list[str], every_table: list[str]
+    ) -> Iterator[None]:
+        # In the migration's transaction, so the lock lasts until the DDL commits. It waits for
+        # the transactions already writing there (under the run's lock_timeout), whose rows are
+        # then counted; later writers wait, then find the table gone: an error, never a loss.
+        if losing:
+            quote = connection.dialect.identifier_preparer.quote
+            connection.exec_driver_sql(
+                f"LOCK TABLE {', '.join(map(quote, losing))} IN ACCESS EXCLUSIVE MODE"
+            )
+        yield  # the lock ends with the migration's transaction
 
 
 def sqlstate(exc: sa.exc.DBAPIError) -> str | None:

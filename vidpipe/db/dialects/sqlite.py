@@ -6,8 +6,12 @@
   ``BEGIN``: the driver's transaction handling never begins before DDL, so without it a failed
   migration would leave half its tables behind. A read-only URL (``mode=ro``) gets the
   per-connection settings only, since WAL is written into the file.
+- A downgrade that drops data is counted first (vidpipe.db.runner.data_loss); no writer can
+  add a row before the DROP, since the migration holds the database's write lock throughout.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +45,14 @@ class SQLite(Dialect):
         read_only = engine.url.query.get("mode") == "ro"
         event.listen(engine, "connect", _on_read_only_connect if read_only else _on_connect)
         event.listen(engine, "begin", _on_begin)
+
+    @contextmanager
+    def hold_writers_off(
+        self, connection: sa.Connection, losing: list[str], every_table: list[str]
+    ) -> Iterator[None]:
+        # The migration lock is the database's write lock (BEGIN IMMEDIATE), held from before
+        # the count to the commit: no writer gets in between.
+        yield
 
 
 def uses_real_sqlite_transactions(engine: sa.Engine) -> bool:

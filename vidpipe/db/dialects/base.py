@@ -76,6 +76,30 @@ class Dialect:
         """Run the block with the driver's automatic server-side prepared statements off."""
         yield
 
+    # Migration runs (vidpipe.db.runner.environment) ----------------------------------------
+
+    def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
+        """The ``context.configure`` options vidpipe's revisions need here, beyond those of
+        every dialect; ``connection`` is None offline (``--sql``)."""
+        return {}
+
+    @contextmanager
+    def around_run(self, connection: sa.Connection) -> Iterator[None]:
+        """Prepare ``connection`` for a whole run, outside its transaction (entered before the
+        migration lock, left after the run committed or rolled back)."""
+        yield
+
+    @contextmanager
+    def around_revisions(self, connection: sa.Connection, version_table: str) -> Iterator[None]:
+        """Run the block (the revisions) inside the run's transaction, checking what the
+        dialect cannot check statement by statement; raising rolls the run back."""
+        yield
+
+    def run_timeouts(self, lock_timeout: str, statement_timeout: str) -> list[str]:
+        """The statements that give the run's transaction its timeouts (each a checked
+        duration such as ``5s``); none where the transaction cannot carry them."""
+        return []
+
     # Lock waits of a run (vidpipe.db.runner.lock_retry) ------------------------------------
 
     @contextmanager

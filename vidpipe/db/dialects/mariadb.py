@@ -1,6 +1,9 @@
 """MariaDB (and MySQL): what vidpipe does differently there, and why.
 
 - No connect-time settings: PyMySQL, aiomysql and asyncmy need none for vidpipe.
+- DDL commits itself, so no run is one transaction: each revision is recorded as soon as it
+  is done (``transaction_per_migration``), and a run that dies resumes from the last finished
+  revision; the revisions' idempotency covers the statements of the one it was in.
 - A DDL statement waits for its table's metadata lock up to the session's ``lock_wait_timeout``,
   a day by default, while every later query on the table queues behind it. A run sets it to
   ``ddl_lock_timeout`` rounded up to whole seconds (the server knows no finer) and gives the
@@ -33,6 +36,11 @@ class MariaDB(Dialect):
     """MariaDB through PyMySQL, aiomysql or asyncmy (tested on 10.11)."""
 
     __dialect__ = "mariadb"
+
+    def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
+        # DDL commits implicitly here, so record each revision as soon as it is done: a crash
+        # then resumes from the last finished revision, and idempotency covers the rest.
+        return {"transaction_per_migration": True}
 
     @contextmanager
     def session_lock_wait(self, connection: sa.Connection, seconds: int | None) -> Iterator[None]:

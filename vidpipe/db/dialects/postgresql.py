@@ -6,6 +6,10 @@
   unique statement names and no statement cache (:meth:`PostgreSQL.connect_args`), and a psycopg
   connection handed in runs the migration with ``prepare_threshold=None``
   (:meth:`PostgreSQL.without_prepared_statements`), then gets its own value back.
+- A run's transaction carries ``SET LOCAL lock_timeout`` (``ddl_lock_timeout``, 5 s) and
+  ``statement_timeout`` (15 min): a DDL statement queued behind an application's transaction
+  gives up instead of queueing every later query behind itself, and a host's connection keeps
+  its own settings afterwards.
 - A statement that gave up waiting for a lock (SQLSTATE 55P03, ``lock_timeout``) or lost a
   deadlock (40P01) makes vidpipe.db.runner.lock_retry try the run again; ``pg_locks`` and
   ``pg_stat_activity`` name the sessions holding the table, for the warning and for
@@ -64,6 +68,14 @@ class PostgreSQL(Dialect):
             yield
         finally:
             driver_connection.prepare_threshold = previous
+
+    def run_timeouts(self, lock_timeout: str, statement_timeout: str) -> list[str]:
+        # SET LOCAL: local to the migration transaction, so a host's connection keeps its own
+        # settings, and pooler-safe.
+        return [
+            f"SET LOCAL lock_timeout = '{lock_timeout}'",
+            f"SET LOCAL statement_timeout = '{statement_timeout}'",
+        ]
 
     def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
         return sqlstate(exc) in _LOCK_WAITS

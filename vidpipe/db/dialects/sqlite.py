@@ -6,11 +6,18 @@
   ``BEGIN``: the driver's transaction handling never begins before DDL, so without it a failed
   migration would leave half its tables behind. A read-only URL (``mode=ro``) gets the
   per-connection settings only, since WAL is written into the file.
+- SQLite cannot ALTER most things, so revisions run in batch mode (``render_as_batch``: the
+  table is rebuilt, moved and copied). Batch mode drops and renames tables, which with foreign
+  keys on would cascade or fail, so a run turns them off (on the raw connection, before its
+  transaction: the pragma is ignored inside one) and, if it changed any row, runs ``PRAGMA
+  foreign_key_check`` before it commits (it reads every row, so only then): a row left
+  pointing nowhere rolls the run back with :class:`~vidpipe.db.errors.ForeignKeyViolation`.
 - A downgrade that drops data is counted first (vidpipe.db.runner.data_loss); no writer can
   add a row before the DROP, since the migration holds the database's write lock throughout.
 """
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,11 +25,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from vidpipe.db.dialects.base import Dialect
+from vidpipe.db.errors import ForeignKeyViolation
 
 __all__ = [
     "SQLITE_BEGIN_STATEMENT",
     "SQLITE_BUSY_TIMEOUT_MS",
     "SQLite",
+    "check_foreign_keys",
     "sqlite_pragma",
     "uses_real_sqlite_transactions",
 ]
@@ -32,6 +41,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: ``Connection.info`` key: the statement that opens the connection's next transaction on SQLite
 #: (the migration lock sets "BEGIN IMMEDIATE"); absent means a plain deferred "BEGIN".
 SQLITE_BEGIN_STATEMENT = "vidpipe.sqlite_begin_statement"
+#: Statements that can leave a row pointing nowhere while foreign keys are off: writes to rows,
+#: and dropped or renamed tables (a batch rebuild does all of them). Additive DDL cannot.
+_ROW_CHANGING = re.compile(
+    r"\s*(INSERT|UPDATE|DELETE|REPLACE|DROP\s+TABLE|ALTER\s+TABLE\s+\S+\s+RENAME)", re.I
+)
 
 
 class SQLite(Dialect):
@@ -46,6 +60,45 @@ class SQLite(Dialect):
         event.listen(engine, "connect", _on_read_only_connect if read_only else _on_connect)
         event.listen(engine, "begin", _on_begin)
 
+    def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
+        # SQLite cannot ALTER most things: batch mode rebuilds the table (move and copy).
+        options: dict[str, Any] = {"render_as_batch": True}
+        if connection is not None:
+            # Only an engine that emits a real BEGIN (configure_engine) makes SQLite's DDL
+            # transactional; with any other, a failed revision may leave tables behind.
+            options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
+        return options
+
+    @contextmanager
+    def around_run(self, connection: sa.Connection) -> Iterator[None]:
+        """Foreign keys off while tables are rebuilt, and back on afterwards.
+
+        Batch mode drops and renames tables; with foreign keys on, that would cascade or fail.
+        The pragma is ignored inside a transaction, so it is set on the raw connection before
+        the run begins one; a connection handed in mid-transaction keeps its setting.
+        """
+        if connection.in_transaction():
+            yield
+            return
+        raw = connection.connection.dbapi_connection
+        was_on = sqlite_pragma(raw, "PRAGMA foreign_keys") == 1
+        if was_on:
+            sqlite_pragma(raw, "PRAGMA foreign_keys=OFF")
+        try:
+            yield
+        finally:
+            if was_on:
+                sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
+
+    @contextmanager
+    def around_revisions(self, connection: sa.Connection, version_table: str) -> Iterator[None]:
+        """With foreign keys off, a rebuild could leave a row pointing nowhere: if the run
+        changed rows, :func:`check_foreign_keys` before it commits."""
+        with _rows_changed(connection, version_table) as changed:
+            yield
+        if changed():
+            check_foreign_keys(connection)
+
     @contextmanager
     def hold_writers_off(
         self, connection: sa.Connection, losing: list[str], every_table: list[str]
@@ -53,6 +106,37 @@ class SQLite(Dialect):
         # The migration lock is the database's write lock (BEGIN IMMEDIATE), held from before
         # the count to the commit: no writer gets in between.
         yield
+
+
+def check_foreign_keys(connection: sa.Connection) -> None:
+    """Raise (so the transaction rolls back) if any row points at a missing parent."""
+    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        shown = "; ".join(
+            f"{table} rowid {rowid} -> missing {parent}" for table, rowid, parent, _ in problems[:5]
+        )
+        raise ForeignKeyViolation(
+            f"{len(problems)} row(s) violate foreign keys after the migration ({shown}); "
+            "the migration was rolled back. Repair or delete those rows, then upgrade again."
+        )
+
+
+@contextmanager
+def _rows_changed(connection: sa.Connection, version_table: str) -> Iterator[Callable[[], bool]]:
+    """Watch the run: ``PRAGMA foreign_key_check`` reads every row of every table, which on a
+    big database costs more than the migration itself, so it runs only when needed."""
+    changed = False
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal changed
+        if not changed and version_table not in statement and _ROW_CHANGING.match(statement):
+            changed = True
+
+    event.listen(connection, "before_cursor_execute", watch)
+    try:
+        yield lambda: changed
+    finally:
+        event.remove(connection, "before_cursor_execute", watch)
 
 
 def uses_real_sqlite_transactions(engine: sa.Engine) -> bool:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
+from sqlalchemy.sql.compiler import SQLCompiler
 
 __all__ = ["Blocker", "Dialect", "registered"]
 
@@ -136,3 +137,16 @@ class Dialect:
             f"vidpipe cannot keep writers off a table on {self.name}: no downgrade that drops "
             "data can be checked there"
         )
+
+    # The store (vidpipe.db.store) ----------------------------------------------------------
+
+    def tags_contain(
+        self,
+        column: sa.ColumnElement[Any],
+        tag: sa.BindParameter[str],
+        compiler: SQLCompiler,
+        **kw: Any,
+    ) -> str:
+        """SQL for "the JSON array of strings in ``column`` holds ``tag`` as one element",
+        whole, exact and case-sensitive whatever its characters (vidpipe.db.store.lookups)."""
+        raise NotImplementedError(f"No tag look-up for the {self.name} dialect")

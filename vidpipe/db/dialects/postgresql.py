@@ -17,6 +17,8 @@
 - A downgrade that drops data is counted first (vidpipe.db.runner.data_loss), with the
   application's writers held off by ``LOCK TABLE ... IN ACCESS EXCLUSIVE MODE`` on the tables
   that lose data, in the migration's transaction: the lock lasts until the DDL commits.
+- A tag look-up (vidpipe.db.store.lookups) is ``tags @> jsonb_build_array(TAG)``, which the GIN
+  indexes of ``vidpipe_0003`` answer; JSONB compares decoded strings, so the match is exact.
 """
 
 import uuid
@@ -25,7 +27,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from vidpipe.db.dialects.base import Blocker, Dialect
 
@@ -76,6 +80,18 @@ class PostgreSQL(Dialect):
             f"SET LOCAL lock_timeout = '{lock_timeout}'",
             f"SET LOCAL statement_timeout = '{statement_timeout}'",
         ]
+
+    def tags_contain(
+        self,
+        column: sa.ColumnElement[Any],
+        tag: sa.BindParameter[str],
+        compiler: SQLCompiler,
+        **kw: Any,
+    ) -> str:
+        # jsonb @> '["TAG"]': the operator the GIN index (jsonb_path_ops) answers. JSONB
+        # compares decoded strings, so any character matches itself.
+        array = sa.func.jsonb_build_array(sa.cast(tag, sa.Text()))
+        return compiler.process(sa.type_coerce(column, JSONB).op("@>")(array), **kw)
 
     def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
         return sqlstate(exc) in _LOCK_WAITS

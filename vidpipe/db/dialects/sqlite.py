@@ -12,6 +12,8 @@
   transaction: the pragma is ignored inside one) and, if it changed any row, runs ``PRAGMA
   foreign_key_check`` before it commits (it reads every row, so only then): a row left
   pointing nowhere rolls the run back with :class:`~vidpipe.db.errors.ForeignKeyViolation`.
+- A tag look-up (vidpipe.db.store.lookups) reads each element with ``json_each``, which decodes
+  ``\\u`` escapes; ``=`` on TEXT is binary here, so the match is exact.
 - A downgrade that drops data is counted first (vidpipe.db.runner.data_loss); no writer can
   add a row before the DROP, since the migration holds the database's write lock throughout.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from vidpipe.db.dialects.base import Dialect
 from vidpipe.db.errors import ForeignKeyViolation
@@ -98,6 +101,17 @@ class SQLite(Dialect):
             yield
         if changed():
             check_foreign_keys(connection)
+
+    def tags_contain(
+        self,
+        column: sa.ColumnElement[Any],
+        tag: sa.BindParameter[str],
+        compiler: SQLCompiler,
+        **kw: Any,
+    ) -> str:
+        # json_each decodes each element (\u escapes included); = on TEXT is binary in SQLite.
+        each = sa.func.json_each(column).table_valued("value").alias("tag")
+        return compiler.process(sa.exists().select_from(each).where(each.c.value == tag), **kw)
 
     @contextmanager
     def hold_writers_off(

@@ -9,12 +9,12 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from vidpipe.db.dialects.base import Dialect, registered
+from vidpipe.db.dialects.base import ANOTHER_SAVE_WON, Dialect, registered
 from vidpipe.db.dialects.mariadb import MariaDB, MySQL
 from vidpipe.db.dialects.postgresql import PostgreSQL
 from vidpipe.db.dialects.sqlite import SQLite
 
-__all__ = ["Dialect", "MariaDB", "MySQL", "PostgreSQL", "SQLite", "dialect_for"]
+__all__ = ["ANOTHER_SAVE_WON", "Dialect", "MariaDB", "MySQL", "PostgreSQL", "SQLite", "dialect_for"]
 
 
 def dialect_for(dialect: sa.Dialect | str) -> Dialect:

@@ -28,10 +28,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["Blocker", "Dialect", "registered"]
+__all__ = ["ANOTHER_SAVE_WON", "Blocker", "Dialect", "registered"]
 
 #: A session holding a lock another one waits for: ``(pid, state, query)``.
 Blocker = tuple[int, str, str]
+
+#: What a save that lost to another one is told (``{projects}``: the projects it saved), where
+#: the database says no more than that another transaction wrote first.
+ANOTHER_SAVE_WON = (
+    "Another save of project {projects} won: it committed a storyboard after this transaction "
+    "began. Nothing was saved: roll back, and retry to replace it"
+)
 
 #: Every dialect class that names its SQLAlchemy dialect, by that name (filled on import).
 _REGISTRY: dict[str, type["Dialect"]] = {}
@@ -150,3 +157,13 @@ class Dialect:
         """SQL for "the JSON array of strings in ``column`` holds ``tag`` as one element",
         whole, exact and case-sensitive whatever its characters (vidpipe.db.store.lookups)."""
         raise NotImplementedError(f"No tag look-up for the {self.name} dialect")
+
+    def is_duplicate_key(self, exc: sa.exc.DBAPIError) -> bool:
+        """Whether ``exc`` is a unique constraint's refusal (vidpipe.db.store.explain: another
+        save of the same project inserted the same scene first)."""
+        return False
+
+    def lost_race(self, exc: sa.exc.DBAPIError) -> str | None:
+        """Why the database refused a save because another transaction wrote first, as a
+        message with a ``{projects}`` slot; None if ``exc`` says something else."""
+        return None

@@ -20,6 +20,9 @@
   text (exact, but blind to the ``\\u`` escapes SQLAlchemy stores non-ASCII characters as), and
   for documents holding a backslash ``JSON_TABLE``, comparing bytes: the text collations fold
   case and ignore trailing spaces.
+- Concurrent saves that replace stored storyboards can deadlock in InnoDB's gap locks; InnoDB
+  then rolls the victim's whole transaction back (the caller's earlier work included), and the
+  save says so (vidpipe.db.store.explain).
 """
 
 from collections.abc import Iterator
@@ -35,6 +38,8 @@ __all__ = ["MariaDB", "MySQL"]
 
 #: ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
 _LOCK_WAITS = (1205, 1213)
+_DEADLOCK = 1213
+_DUPLICATE_KEY = 1062
 
 
 class MariaDB(Dialect):
@@ -73,8 +78,7 @@ class MariaDB(Dialect):
     def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
         # 1205 comes from a metadata lock after lock_wait_timeout, and from InnoDB row locks
         # after innodb_lock_wait_timeout.
-        args: tuple[Any, ...] = getattr(exc.orig, "args", ())
-        return bool(args) and args[0] in _LOCK_WAITS
+        return _errno(exc.orig) in _LOCK_WAITS
 
     def tags_contain(
         self,
@@ -99,6 +103,25 @@ class MariaDB(Dialect):
             f"{column_sql}, '$[*]' COLUMNS (tag LONGTEXT CHARACTER SET utf8mb4 PATH '$')) AS tags "
             f"WHERE CAST(tags.tag AS BINARY) = CAST(CONVERT({tag_sql} USING utf8mb4) AS BINARY))))"
         )
+
+    def is_duplicate_key(self, exc: sa.exc.DBAPIError) -> bool:
+        return _errno(exc.orig) == _DUPLICATE_KEY
+
+    def lost_race(self, exc: sa.exc.DBAPIError) -> str | None:
+        # InnoDB rolls the deadlock victim's whole transaction back, SAVEPOINT and all, so the
+        # save's savepoint rollback fails next (1305): the deadlock is found in the chain.
+        seen: BaseException | None = exc
+        while seen is not None:
+            if _errno(getattr(seen, "orig", seen)) == _DEADLOCK:
+                return (
+                    "MariaDB/MySQL found a deadlock between the save of project {projects} and "
+                    "another transaction (InnoDB's gap locks: concurrent saves that replace "
+                    "stored storyboards can meet in them) and rolled back this whole "
+                    "transaction, including the caller's earlier work. Nothing was saved: roll "
+                    "back the session and retry the transaction"
+                )
+            seen = seen.__context__
+        return None
 
     @contextmanager
     def hold_writers_off(
@@ -126,6 +149,12 @@ class MariaDB(Dialect):
                 connection.exec_driver_sql("UNLOCK TABLES")
             raise
         connection.exec_driver_sql("UNLOCK TABLES")
+
+
+def _errno(error: object) -> object:
+    """The MariaDB/MySQL error number of a driver error (its first argument)."""
+    args: tuple[Any, ...] = getattr(error, "args", None) or (None,)
+    return args[0]
 
 
 class MySQL(MariaDB):

@@ -19,6 +19,9 @@
   that lose data, in the migration's transaction: the lock lasts until the DDL commits.
 - A tag look-up (vidpipe.db.store.lookups) is ``tags @> jsonb_build_array(TAG)``, which the GIN
   indexes of ``vidpipe_0003`` answer; JSONB compares decoded strings, so the match is exact.
+- A save that lost to a concurrent one (a serialization failure under REPEATABLE READ or
+  SERIALIZABLE, a deadlock, a unique violation) is told that another save won
+  (vidpipe.db.store.explain).
 """
 
 import uuid
@@ -31,12 +34,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.dialects.base import Blocker, Dialect
+from vidpipe.db.dialects.base import ANOTHER_SAVE_WON, Blocker, Dialect
 
 __all__ = ["PostgreSQL", "sqlstate"]
 
 #: SQLSTATE lock_not_available (lock_timeout fired) and deadlock_detected.
 _LOCK_WAITS = ("55P03", "40P01")
+#: A transaction that lost to a concurrent one: serialization failure (REPEATABLE READ,
+#: SERIALIZABLE) and deadlock.
+_LOST_RACE = ("40001", "40P01")
+_UNIQUE_VIOLATION = "23505"
 
 
 class PostgreSQL(Dialect):
@@ -92,6 +99,13 @@ class PostgreSQL(Dialect):
         # compares decoded strings, so any character matches itself.
         array = sa.func.jsonb_build_array(sa.cast(tag, sa.Text()))
         return compiler.process(sa.type_coerce(column, JSONB).op("@>")(array), **kw)
+
+    def is_duplicate_key(self, exc: sa.exc.DBAPIError) -> bool:
+        return sqlstate(exc) == _UNIQUE_VIOLATION
+
+    def lost_race(self, exc: sa.exc.DBAPIError) -> str | None:
+        # A row changed after a REPEATABLE READ or SERIALIZABLE snapshot cannot be locked.
+        return ANOTHER_SAVE_WON if sqlstate(exc) in _LOST_RACE else None
 
     def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
         return sqlstate(exc) in _LOCK_WAITS

@@ -14,6 +14,9 @@
   pointing nowhere rolls the run back with :class:`~vidpipe.db.errors.ForeignKeyViolation`.
 - A tag look-up (vidpipe.db.store.lookups) reads each element with ``json_each``, which decodes
   ``\\u`` escapes; ``=`` on TEXT is binary here, so the match is exact.
+- One writer at a time: a save whose transaction read before it wrote cannot wait for the
+  write lock ("database is locked" at once), and is told so, with the way out (save first, or
+  ``BEGIN IMMEDIATE``), by vidpipe.db.store.explain.
 - A downgrade that drops data is counted first (vidpipe.db.runner.data_loss); no writer can
   add a row before the DROP, since the migration holds the database's write lock throughout.
 """
@@ -112,6 +115,22 @@ class SQLite(Dialect):
         # json_each decodes each element (\u escapes included); = on TEXT is binary in SQLite.
         each = sa.func.json_each(column).table_valued("value").alias("tag")
         return compiler.process(sa.exists().select_from(each).where(each.c.value == tag), **kw)
+
+    def is_duplicate_key(self, exc: sa.exc.DBAPIError) -> bool:
+        return "UNIQUE constraint failed" in str(exc.orig)
+
+    def lost_race(self, exc: sa.exc.DBAPIError) -> str | None:
+        # A transaction that read before another one wrote cannot take the write lock (its
+        # snapshot may be stale): SQLite refuses at once, whatever the busy timeout.
+        if "database is locked" not in str(exc.orig):
+            return None
+        return (
+            "Another connection was writing to the SQLite database while the storyboard of "
+            "project {projects} was being saved, and this transaction could not wait for it: "
+            "it had read before saving (or waited longer than the busy timeout). Nothing was "
+            "saved: roll back and retry, saving before reading in the same transaction or "
+            "beginning it with BEGIN IMMEDIATE (README: Storing storyboards)"
+        )
 
     @contextmanager
     def hold_writers_off(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateTable
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import DuplicateRows
 from vidpipe.db.runner.adoption import literal_default, planned_normalisation, refuse_foreign_tables
 from vidpipe.db.runner.index_builds import build_index, drop_invalid_index
@@ -44,6 +45,11 @@ def _offline() -> bool:
     # The context ``op`` is bound to, not env.py's: vidpipe.db.runner.data_loss renders downgrades
     # offline inside an online run to see what they would drop.
     return op.get_context().as_sql
+
+
+def _alters_by_rebuilding() -> bool:
+    """SQLite: columns change, and foreign keys are added, by rebuilding the table."""
+    return dialect_for(op.get_context().dialect).alters_by_rebuilding
 
 
 def _inspector() -> sa.Inspector | None:
@@ -84,12 +90,12 @@ def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
         _adopt(table, inspector)
         return
     defaults = [c for c in table.columns if c.name not in added and literal_default(c)]
-    sqlite = op.get_context().dialect.name == "sqlite"
+    rebuilding = _alters_by_rebuilding()
     new = [c for c in table.columns if c.name in added]
     # SQLite adds a foreign key only by rebuilding: from the first added column that has one,
     # the added columns go into the rebuild (appended in order, as ADD COLUMN would).
     first_fk = len(new)
-    if sqlite:
+    if rebuilding:
         first_fk = next((i for i, c in enumerate(new) if c.foreign_keys), len(new))
     for column in new[:first_fk]:
         _add_column(table.name, column)
@@ -97,7 +103,7 @@ def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
     if defaults or rebuilt:
         existing = tuple(c.name for c in rebuilt)
         stripped = {c.name for c in defaults}
-        copy_from = _before(table, existing, stripped) if sqlite else None
+        copy_from = _before(table, existing, stripped) if rebuilding else None
         with op.batch_alter_table(table.name, copy_from=copy_from) as alter:
             for column in defaults:
                 alter.alter_column(
@@ -203,7 +209,7 @@ def drop_referencing_columns(table_name: str, *names: str) -> None:
     dropping = [name for name in names if name in _column_names(table_name)]  # type: ignore[operator]
     if not dropping:
         return
-    if op.get_bind().dialect.name == "sqlite":
+    if _alters_by_rebuilding():
         with op.batch_alter_table(table_name) as batch:
             for name in dropping:
                 batch.drop_column(name)
@@ -224,7 +230,7 @@ def drop_server_defaults(table: sa.Table, *names: str) -> None:
     """
     inspector = _inspector()
     if inspector is None:
-        names = () if op.get_context().dialect.name == "sqlite" else names
+        names = () if _alters_by_rebuilding() else names
     else:
         defaulted = {c["name"] for c in inspector.get_columns(table.name) if c.get("default")}
         names = tuple(name for name in names if name in defaulted)
@@ -347,7 +353,7 @@ def _add_column(table_name: str, column: sa.Column[Any]) -> None:
     (named like every other) in the batch rebuild it makes for it.
     """
     op.add_column(table_name, _column_to_add(column, foreign_keys=False))
-    if op.get_context().dialect.name == "sqlite":
+    if _alters_by_rebuilding():
         return
     for fk in sorted(column.foreign_keys, key=lambda fk: fk.target_fullname):
         referred_table, referred_column = fk.target_fullname.rsplit(".", 1)

@@ -86,6 +86,10 @@ class Dialect:
 
     # Migration runs (vidpipe.db.runner.environment) ----------------------------------------
 
+    #: Whether ALTER TABLE cannot change a column's type, NOT NULL or default, nor add a
+    #: foreign key, so that the table is rebuilt instead (Alembic's batch mode: move and copy).
+    alters_by_rebuilding: ClassVar[bool] = False
+
     def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
         """The ``context.configure`` options vidpipe's revisions need here, beyond those of
         every dialect; ``connection`` is None offline (``--sql``)."""
@@ -102,6 +106,19 @@ class Dialect:
         """Run the block (the revisions) inside the run's transaction, checking what the
         dialect cannot check statement by statement; raising rolls the run back."""
         yield
+
+    def check_conversion(
+        self, connection: sa.Connection, table: sa.Table, column: str, new_type: Any
+    ) -> None:
+        """Raise before anything changes if a value of ``table.column`` cannot take
+        ``new_type`` (vidpipe.db.runner.adoption normalises an older vidpipe's types)."""
+
+    def type_change_options(
+        self, connection: sa.Connection, column: sa.Column[Any]
+    ) -> dict[str, Any]:
+        """Extra ``alter_column`` arguments that change ``column`` to its declared type in
+        place, keeping every stored value."""
+        return {}
 
     def run_timeouts(self, lock_timeout: str, statement_timeout: str) -> list[str]:
         """The statements that give the run's transaction its timeouts (each a checked

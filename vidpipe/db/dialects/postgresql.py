@@ -10,6 +10,10 @@
   ``statement_timeout`` (15 min): a DDL statement queued behind an application's transaction
   gives up instead of queueing every later query behind itself, and a host's connection keeps
   its own settings afterwards.
+- Adopting an older database, a column's type changes in place with ``USING col::type``, so
+  the ``json`` an older vidpipe left becomes ``jsonb`` keeping its values; a value holding the
+  escape ``\\u0000``, which ``jsonb`` cannot store, is named by row before anything changes
+  (:class:`~vidpipe.db.errors.UnconvertibleValue`).
 - A statement that gave up waiting for a lock (SQLSTATE 55P03, ``lock_timeout``) or lost a
   deadlock (40P01) makes vidpipe.db.runner.lock_retry try the run again; ``pg_locks`` and
   ``pg_stat_activity`` name the sessions holding the table, for the warning and for
@@ -35,6 +39,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from vidpipe.db.dialects.base import ANOTHER_SAVE_WON, Blocker, Dialect
+from vidpipe.db.errors import UnconvertibleValue
 
 __all__ = ["PostgreSQL", "sqlstate"]
 
@@ -79,6 +84,20 @@ class PostgreSQL(Dialect):
             yield
         finally:
             driver_connection.prepare_threshold = previous
+
+    def check_conversion(
+        self, connection: sa.Connection, table: sa.Table, column: str, new_type: Any
+    ) -> None:
+        if isinstance(new_type, sa.JSON):  # JSONB here: vidpipe.db.types.JSONDocument
+            _refuse_nul_escapes(connection, table, column)
+
+    def type_change_options(
+        self, connection: sa.Connection, column: sa.Column[Any]
+    ) -> dict[str, Any]:
+        # Reinterpret the stored text (json, text) as the new type, not refuse it.
+        quoted = connection.dialect.identifier_preparer.quote(column.name)
+        spelled = column.type.compile(dialect=connection.dialect)
+        return {"postgresql_using": f"{quoted}::{spelled}"}
 
     def run_timeouts(self, lock_timeout: str, statement_timeout: str) -> list[str]:
         # SET LOCAL: local to the migration transaction, so a host's connection keeps its own
@@ -159,6 +178,47 @@ class PostgreSQL(Dialect):
 def sqlstate(exc: sa.exc.DBAPIError) -> str | None:
     """The SQLSTATE of a driver error (psycopg and asyncpg name it differently)."""
     return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _refuse_nul_escapes(bind: sa.Connection, table: sa.Table, name: str) -> None:
+    """Raise before ``json`` becomes ``jsonb`` if a row holds ``\\u0000``, which jsonb refuses.
+
+    PostgreSQL would fail the whole conversion with only "unsupported Unicode escape sequence";
+    this names the rows instead (by key, never by value: a row may hold credentials). The text
+    search finds candidates cheaply, a cast of each one in a savepoint confirms it (an escaped
+    backslash followed by ``u0000`` is harmless).
+    """
+    quote = bind.dialect.identifier_preparer.quote
+    key = [column.name for column in table.primary_key.columns]
+    column = quote(name)
+    candidates = bind.execute(
+        sa.text(
+            f"SELECT {', '.join(map(quote, key))} FROM {quote(table.name)} "
+            f"WHERE strpos({column}::text, '\\u0000') > 0"
+        )
+    ).all()
+    refused = []
+    for row in candidates:
+        where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
+        values = {f"k{i}": value for i, value in enumerate(row)}
+        try:
+            with bind.begin_nested():
+                bind.execute(
+                    sa.text(f"SELECT {column}::jsonb FROM {quote(table.name)} WHERE {where}"),
+                    values,
+                )
+        except sa.exc.DataError:
+            refused.append(", ".join(f"{k} {v}" for k, v in zip(key, row, strict=True)))
+    if refused:
+        raise UnconvertibleValue(
+            f"{table.name}.{name} cannot become jsonb: {len(refused)} row(s) hold the JSON "
+            f"escape \\u0000 (a NUL character), which PostgreSQL's jsonb cannot store: "
+            f"{'; '.join(refused)}. Nothing was changed. Remove the NUL from those values, "
+            "then upgrade again.",
+            table=table.name,
+            column=name,
+            rows=refused,
+        )
 
 
 def _unique_statement_name() -> str:

@@ -12,6 +12,9 @@
   transaction: the pragma is ignored inside one) and, if it changed any row, runs ``PRAGMA
   foreign_key_check`` before it commits (it reads every row, so only then): a row left
   pointing nowhere rolls the run back with :class:`~vidpipe.db.errors.ForeignKeyViolation`.
+  The same holds for the idempotent helpers and the adoption of an older database
+  (``alters_by_rebuilding``): a table's changes, and the foreign key of a column they add, go
+  into one rebuild, which keeps every stored value as it is.
 - A tag look-up (vidpipe.db.store.lookups) reads each element with ``json_each``, which decodes
   ``\\u`` escapes; ``=`` on TEXT is binary here, so the match is exact.
 - One writer at a time: a save whose transaction read before it wrote cannot wait for the
@@ -58,6 +61,7 @@ class SQLite(Dialect):
     """SQLite through sqlite3 or aiosqlite."""
 
     __dialect__ = "sqlite"
+    alters_by_rebuilding = True
 
     def configure_engine(self, engine: sa.Engine) -> None:
         if event.contains(engine, "begin", _on_begin):

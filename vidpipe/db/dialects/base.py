@@ -175,6 +175,15 @@ class Dialect:
         whole, exact and case-sensitive whatever its characters (vidpipe.db.store.lookups)."""
         raise NotImplementedError(f"No tag look-up for the {self.name} dialect")
 
+    #: The bytes an unsized TEXT column holds, where a storyboard's text can exceed them (None:
+    #: no limit a storyboard reaches before it exhausts memory).
+    text_column_bytes: ClassVar[int | None] = None
+
+    def max_statement_bytes(self, connection: sa.Connection) -> int | None:
+        """The largest statement the server takes on ``connection`` (None: none a storyboard
+        reaches); vidpipe.db.store.limits refuses a save that would need a larger one."""
+        return None
+
     def is_duplicate_key(self, exc: sa.exc.DBAPIError) -> bool:
         """Whether ``exc`` is a unique constraint's refusal (vidpipe.db.store.explain: another
         save of the same project inserted the same scene first)."""

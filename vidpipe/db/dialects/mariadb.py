@@ -23,6 +23,10 @@
 - Concurrent saves that replace stored storyboards can deadlock in InnoDB's gap locks; InnoDB
   then rolls the victim's whole transaction back (the caller's earlier work included), and the
   save says so (vidpipe.db.store.explain).
+- A storyboard can reach two limits here, so a save checks its rows before sending anything
+  (vidpipe.db.store.limits): a ``TEXT`` column holds 65,535 bytes (strict mode raises a raw
+  ``DataError``, otherwise the server cuts the value silently), and a statement larger than
+  ``max_allowed_packet`` makes the server drop the connection, the caller's transaction with it.
 """
 
 from collections.abc import Iterator
@@ -40,12 +44,16 @@ __all__ = ["MariaDB", "MySQL"]
 _LOCK_WAITS = (1205, 1213)
 _DEADLOCK = 1213
 _DUPLICATE_KEY = 1062
+#: ``Connection.info`` key of the session's max_allowed_packet, read once per connection.
+_PACKET_KEY = "vidpipe.max_allowed_packet"
 
 
 class MariaDB(Dialect):
     """MariaDB through PyMySQL, aiomysql or asyncmy (tested on 10.11)."""
 
     __dialect__ = "mariadb"
+    #: What an unsized ``sa.Text`` becomes here.
+    text_column_bytes = 2**16 - 1
 
     def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
         # DDL commits implicitly here, so record each revision as soon as it is done: a crash
@@ -103,6 +111,16 @@ class MariaDB(Dialect):
             f"{column_sql}, '$[*]' COLUMNS (tag LONGTEXT CHARACTER SET utf8mb4 PATH '$')) AS tags "
             f"WHERE CAST(tags.tag AS BINARY) = CAST(CONVERT({tag_sql} USING utf8mb4) AS BINARY))))"
         )
+
+    def max_statement_bytes(self, connection: sa.Connection) -> int | None:
+        # A larger statement makes the server drop the connection, and the caller's transaction
+        # with it. Fixed for the session, so read once per DBAPI connection.
+        info = connection.info
+        if _PACKET_KEY not in info:
+            packet = connection.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one()
+            info[_PACKET_KEY] = int(packet)
+        packet_size: int = info[_PACKET_KEY]
+        return packet_size
 
     def is_duplicate_key(self, exc: sa.exc.DBAPIError) -> bool:
         return _errno(exc.orig) == _DUPLICATE_KEY

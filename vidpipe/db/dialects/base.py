@@ -20,15 +20,21 @@ Importing this package reads nothing, connects to nothing and leaves Alembic's r
 unloaded: the store uses it for the tag look-up and the engine factory for connect options.
 """
 
+import asyncio
+import logging
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["ANOTHER_SAVE_WON", "Blocker", "Dialect", "registered"]
+from vidpipe.db.errors import MigrationLockTimeout
+
+__all__ = ["ANOTHER_SAVE_WON", "Blocker", "Dialect", "LockWait", "pause", "registered"]
 
 #: A session holding a lock another one waits for: ``(pid, state, query)``.
 Blocker = tuple[int, str, str]
@@ -42,6 +48,89 @@ ANOTHER_SAVE_WON = (
 
 #: Every dialect class that names its SQLAlchemy dialect, by that name (filled on import).
 _REGISTRY: dict[str, type["Dialect"]] = {}
+
+
+class LockWait:
+    """How a run waits for the migration lock that another process holds: at most ``timeout``
+    seconds, said on ``logger`` when the wait starts, every ``report_every`` seconds while it
+    lasts, and when it ends (vidpipe.db.runner.locking makes one for each run)."""
+
+    def __init__(self, timeout: float, report_every: float, logger: logging.Logger) -> None:
+        self.timeout = timeout
+        self.report_every = report_every
+        self.logger = logger
+
+    def timed_out(self, what: str) -> MigrationLockTimeout:
+        """The error of a run that waited ``timeout`` seconds for the lock ``what``."""
+        return MigrationLockTimeout(
+            f"Another process has held vidpipe's migration lock ({what}) for more than "
+            f"{self.timeout:g} s; it is probably migrating this database right now. Nothing was "
+            "changed. Wait for it and run again, or give a longer timeout (-x "
+            "lock_timeout=SECONDS on the alembic command line, lock_timeout=... in the Python "
+            "API)."
+        )
+
+    @contextmanager
+    def logged(self, what: str) -> Iterator[None]:
+        """Log the wait for the lock ``what`` that the block does: its start, progress and end."""
+        self.logger.info(
+            "Waiting up to %g s for vidpipe's migration lock (%s): another process holds it, "
+            "probably migrating this database",
+            self.timeout,
+            what,
+        )
+        started = time.monotonic()
+        try:
+            with self._progress_reports(what, started):
+                yield
+        except MigrationLockTimeout:
+            self.logger.warning(
+                "Gave up waiting for vidpipe's migration lock (%s) after %.1f s",
+                what,
+                time.monotonic() - started,
+            )
+            raise
+        self.logger.info(
+            "Got vidpipe's migration lock (%s) after waiting %.1f s",
+            what,
+            time.monotonic() - started,
+        )
+
+    @contextmanager
+    def _progress_reports(self, what: str, started: float) -> Iterator[None]:
+        """Log "still waiting" every ``report_every`` seconds until the block ends.
+
+        From a thread: the wait itself blocks inside the database driver. The thread is joined
+        before the block's outcome is logged, so no progress line follows it.
+        """
+        stop = threading.Event()
+
+        def report() -> None:
+            while not stop.wait(self.report_every):
+                self.logger.info(
+                    "Still waiting for vidpipe's migration lock (%s): %.1f s of at most %g s",
+                    what,
+                    time.monotonic() - started,
+                    self.timeout,
+                )
+
+        reporter = threading.Thread(target=report, name="vidpipe-lock-wait-reports", daemon=True)
+        reporter.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            reporter.join()
+
+
+def pause(connection: sa.Connection, seconds: float) -> None:
+    """Sleep; under an asyncio driver without blocking the host's event loop."""
+    if connection.dialect.is_async:
+        # The run is inside AsyncConnection.run_sync, on a greenlet of the event loop.
+        sa.util.await_(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
+
 
 
 def registered(name: str) -> type["Dialect"] | None:
@@ -79,10 +168,21 @@ class Dialect:
         pooler (vidpipe.db.runner.pooler)."""
         return {}
 
-    @contextmanager
-    def without_prepared_statements(self, connection: sa.Connection) -> Iterator[None]:
+    def without_prepared_statements(
+        self, connection: sa.Connection
+    ) -> AbstractContextManager[None]:
         """Run the block with the driver's automatic server-side prepared statements off."""
-        yield
+        return nullcontext()
+
+    # The migration lock (vidpipe.db.runner.locking) ----------------------------------------
+
+    def migration_lock(
+        self, connection: sa.Connection, wait: LockWait
+    ) -> AbstractContextManager[None]:
+        """Hold vidpipe's migration lock on ``connection``'s database while the block runs,
+        taken before Alembic reads the version table; if another process holds it, wait as
+        ``wait`` says, then raise ``wait.timed_out(...)``."""
+        raise NotImplementedError(f"no migration lock for dialect {self.name!r}")
 
     # Migration runs (vidpipe.db.runner.environment) ----------------------------------------
 

@@ -1,5 +1,9 @@
 """MariaDB (and MySQL): what vidpipe does differently there, and why.
 
+- The migration lock is ``GET_LOCK`` on a name derived from the database (:data:`LOCK_PREFIX`
+  and the database's name, hashed if longer than the 64 characters a name may have: the names
+  are server-wide), with its own timeout. It belongs to the session, not to a transaction, so
+  it outlives the commits of the run's DDL; the server drops it if the session dies.
 - No connect-time settings: PyMySQL, aiomysql and asyncmy need none for vidpipe.
 - DDL commits itself, so no run is one transaction: each revision is recorded as soon as it
   is done (``transaction_per_migration``), and a run that dies resumes from the last finished
@@ -29,6 +33,7 @@
   ``max_allowed_packet`` makes the server drop the connection, the caller's transaction with it.
 """
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -36,10 +41,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.dialects.base import Dialect
+from vidpipe.db.dialects.base import Dialect, LockWait
 
-__all__ = ["MariaDB", "MySQL"]
+__all__ = ["LOCK_PREFIX", "MariaDB", "MySQL"]
 
+#: GET_LOCK names are server-wide (and at most 64 characters): the database name is part of it.
+LOCK_PREFIX = "vidpipe_migrations:"
+_LOCK_NAME_LIMIT = 64
 #: ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
 _LOCK_WAITS = (1205, 1213)
 _DEADLOCK = 1213
@@ -54,6 +62,32 @@ class MariaDB(Dialect):
     __dialect__ = "mariadb"
     #: What an unsized ``sa.Text`` becomes here.
     text_column_bytes = 2**16 - 1
+
+    @contextmanager
+    def migration_lock(self, connection: sa.Connection, wait: LockWait) -> Iterator[None]:
+        # GET_LOCK, on a name derived from the database, with its own timeout.
+        external = connection.in_transaction()
+        database = connection.exec_driver_sql("SELECT DATABASE()").scalar() or ""
+        lock_name = LOCK_PREFIX + database
+        if len(lock_name) > _LOCK_NAME_LIMIT:
+            lock_name = LOCK_PREFIX + hashlib.sha1(database.encode()).hexdigest()
+        what = f"GET_LOCK('{lock_name}')"
+
+        def get_lock(seconds: float) -> bool:
+            got = connection.execute(
+                sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": lock_name, "timeout": seconds}
+            ).scalar()
+            if not external:
+                # GET_LOCK outlives transactions; this one only held the SELECT.
+                connection.commit()
+            return bool(got == 1)
+
+        if not get_lock(0):
+            with wait.logged(what):
+                if not get_lock(wait.timeout):
+                    raise wait.timed_out(what)
+        with _releasing(connection, "SELECT RELEASE_LOCK(:name)", {"name": lock_name}):
+            yield
 
     def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
         # DDL commits implicitly here, so record each revision as soon as it is done: a crash
@@ -167,6 +201,33 @@ class MariaDB(Dialect):
                 connection.exec_driver_sql("UNLOCK TABLES")
             raise
         connection.exec_driver_sql("UNLOCK TABLES")
+
+
+@contextmanager
+def _releasing(connection: sa.Connection, statement: str, params: dict[str, Any]) -> Iterator[None]:
+    """Run the block, then release the session lock with ``statement``.
+
+    If the block failed and the release fails too (the connection died), the original error is
+    the one that matters; the server drops a dead session's locks anyway.
+    """
+    external = connection.in_transaction()
+    try:
+        yield
+    except BaseException:
+        with suppress(sa.exc.DBAPIError):
+            if not external:
+                connection.rollback()  # an aborted transaction would refuse the unlock
+            _release(connection, statement, params, external)
+        raise
+    _release(connection, statement, params, external)
+
+
+def _release(
+    connection: sa.Connection, statement: str, params: dict[str, Any], external: bool
+) -> None:
+    connection.execute(sa.text(statement), params)
+    if not external:
+        connection.commit()
 
 
 def _errno(error: object) -> object:

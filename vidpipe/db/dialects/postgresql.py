@@ -1,5 +1,34 @@
 """PostgreSQL, the production database: what vidpipe does differently there, and why.
 
+- The migration lock is a transaction advisory lock (``pg_advisory_xact_lock`` on
+  :data:`LOCK_KEY`), taken by the run's own transaction (vidpipe commits it, or the caller
+  does if it handed in a connection already inside a transaction). A session lock was
+  rejected: behind a transaction-mode pooler (PgBouncer) it stays on whichever server
+  connection took it, so the unlock misses it, other runs wait for a lock nobody holds, and a
+  run that lands on that server connection is granted it again and migrates at the same time.
+  The wait is cut into slices of at most :data:`WAIT_SLICE` seconds, each its own transaction,
+  so a waiter behind a transaction pooler frees its server connection between slices. The
+  run's transaction is READ COMMITTED, so it sees what the previous holder committed.
+- A run that must commit mid-way on a table that holds rows (to build an index CONCURRENTLY,
+  or to end a table's lock with its changes) first calls :func:`hold_across_commits`: a second
+  connection takes :data:`HANDOVER_KEY` in a transaction that touches no table and keeps it
+  until the run ends. A run that gets the main lock checks that the handover key is free (in
+  one statement that takes and drops it) and otherwise lets go and sleeps out its slice outside
+  any transaction, so that behind a transaction pooler it keeps no server connection from the
+  run, which needs one for each of its transactions. Idle in READ COMMITTED with no snapshot,
+  the holder is not waited for by a concurrent build. Only such a run uses a second server
+  connection.
+- The handover connection can die while the run goes on (``pg_terminate_backend``, a pooler or
+  network fault); a run that took the lock after that would migrate beside this one. So the
+  lock's transactions (the run's and the holder's) ``SET LOCAL`` the server's idle and
+  statement timeouts off (local: a pooled server connection keeps none of it); each of the
+  run's transactions after a mid-run commit takes the main lock again
+  (:func:`resume_after_commit`), so a run that starts meanwhile waits for that transaction;
+  and before each of them, and before each statement of an autocommit stretch
+  (:func:`confirm_lock_held`), the run checks that its holder still holds the handover key, and
+  stops with :class:`~vidpipe.db.errors.MigrationLockLost` if not: the next run finishes the
+  work, as after a crash. What the lost run is still doing (one statement, a concurrent index
+  build say) is waited for by the next run, not undone.
 - Behind a transaction-mode pooler (PgBouncer) each transaction may run on another server
   connection, where a statement the driver prepared before does not exist or belongs to another
   client. So the engines vidpipe makes set psycopg's ``prepare_threshold=None`` and give asyncpg
@@ -28,9 +57,11 @@
   (vidpipe.db.store.explain).
 """
 
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,10 +69,20 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.dialects.base import ANOTHER_SAVE_WON, Blocker, Dialect
-from vidpipe.db.errors import UnconvertibleValue
+from vidpipe.db.dialects.base import ANOTHER_SAVE_WON, Blocker, Dialect, LockWait, pause
+from vidpipe.db.errors import MigrationLockLost, MigrationSettingError, UnconvertibleValue
 
-__all__ = ["PostgreSQL", "sqlstate"]
+__all__ = [
+    "HANDOVER_KEY",
+    "LOCK_KEY",
+    "MAY_COMMIT_MID_RUN",
+    "WAIT_SLICE",
+    "PostgreSQL",
+    "confirm_lock_held",
+    "hold_across_commits",
+    "resume_after_commit",
+    "sqlstate",
+]
 
 #: SQLSTATE lock_not_available (lock_timeout fired) and deadlock_detected.
 _LOCK_WAITS = ("55P03", "40P01")
@@ -49,6 +90,45 @@ _LOCK_WAITS = ("55P03", "40P01")
 #: SERIALIZABLE) and deadlock.
 _LOST_RACE = ("40001", "40P01")
 _UNIQUE_VIOLATION = "23505"
+
+
+#: The PostgreSQL advisory lock key: the ASCII bytes of "vidpipe1" read as a bigint. Advisory
+#: locks are per database, so one key serves every vidpipe database on a server.
+LOCK_KEY = int.from_bytes(b"vidpipe1", "big")
+_LOCK_NOT_AVAILABLE = "55P03"
+#: The longest one PostgreSQL lock wait keeps a (pooled) server connection (see ``_hold``).
+WAIT_SLICE = 1.0
+#: In ``Connection.info`` while the connection's own run holds the PostgreSQL migration lock in a
+#: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.runner.mid_run_commits)
+#: after :func:`hold_across_commits`. Its value is the :class:`_Handover` that holds the
+#: handover key, once there is one.
+MAY_COMMIT_MID_RUN = "vidpipe.may_commit_mid_run"
+#: The second advisory key ("vidpipe2"): held by a run that committed mid-way until it ends.
+HANDOVER_KEY = int.from_bytes(b"vidpipe2", "big")
+#: Whether the server process ``pid`` holds the handover key: pg_locks shows a bigint advisory
+#: key as its high and low 32 bits (``objsubid`` 1). Read by the run itself, it needs no
+#: privilege, and unlike the holder's own connection it cannot be the thing that died.
+_HANDOVER_HELD_BY = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = :pid AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) "
+    "AND objsubid = 1 AND database = (SELECT oid FROM pg_database "
+    "WHERE datname = current_database()))"
+).bindparams(high=HANDOVER_KEY >> 32, low=HANDOVER_KEY & 0xFFFFFFFF)
+#: The server's timeouts that would end the lock's transactions: the holder idles in its
+#: transaction for the whole run, and the run's own transaction idles between statements.
+#: Set LOCAL, off, in each of them (``idle_session_timeout`` counts outside transactions only).
+_LOCK_TRANSACTION_TIMEOUTS_OFF = (
+    "SET LOCAL idle_in_transaction_session_timeout = 0",
+    "SET LOCAL statement_timeout = 0",
+)
+
+
+@dataclass(frozen=True)
+class _Handover:
+    """The connection that holds the handover key for a run, and its server process."""
+
+    holder: sa.Connection
+    pid: int
 
 
 class PostgreSQL(Dialect):
@@ -70,20 +150,15 @@ class PostgreSQL(Dialect):
             }
         return {}
 
-    @contextmanager
-    def without_prepared_statements(self, connection: sa.Connection) -> Iterator[None]:
-        # psycopg prepares a query after prepare_threshold (5) executions on one connection: a
-        # run that repeats one (the retried lock statement, say) would break behind a pooler.
-        driver_connection = connection.connection.driver_connection
-        if connection.dialect.driver != "psycopg" or driver_connection is None:
-            yield
-            return
-        previous = driver_connection.prepare_threshold
-        driver_connection.prepare_threshold = None
-        try:
-            yield
-        finally:
-            driver_connection.prepare_threshold = previous
+    def without_prepared_statements(
+        self, connection: sa.Connection
+    ) -> AbstractContextManager[None]:
+        return _without_prepared_statements(connection)
+
+    def migration_lock(
+        self, connection: sa.Connection, wait: LockWait
+    ) -> AbstractContextManager[None]:
+        return _migration_lock(connection, wait)
 
     def check_conversion(
         self, connection: sa.Connection, table: sa.Table, column: str, new_type: Any
@@ -173,6 +248,233 @@ class PostgreSQL(Dialect):
                 f"LOCK TABLE {', '.join(map(quote, losing))} IN ACCESS EXCLUSIVE MODE"
             )
         yield  # the lock ends with the migration's transaction
+
+
+@contextmanager
+def _without_prepared_statements(connection: sa.Connection) -> Iterator[None]:
+    # psycopg prepares a query after prepare_threshold (5) executions on one connection: a
+    # run that repeats one (the retried lock statement, say) would break behind a pooler.
+    driver_connection = connection.connection.driver_connection
+    if connection.dialect.driver != "psycopg" or driver_connection is None:
+        yield
+        return
+    previous = driver_connection.prepare_threshold
+    driver_connection.prepare_threshold = None
+    try:
+        yield
+    finally:
+        driver_connection.prepare_threshold = previous
+
+
+@contextmanager
+def _migration_lock(connection: sa.Connection, wait: LockWait) -> Iterator[None]:
+    if getattr(connection.connection.dbapi_connection, "autocommit", False):
+        # Each statement would be its own transaction: the lock would end with the statement
+        # that took it, and the run would neither be exclusive nor atomic.
+        raise MigrationSettingError(
+            "vidpipe migrates PostgreSQL in one transaction that holds the migration lock, and "
+            "this connection is in AUTOCOMMIT mode, where no transaction spans two statements. "
+            "Nothing was changed. Hand in a connection or engine without "
+            "isolation_level='AUTOCOMMIT'."
+        )
+    what = f"PostgreSQL advisory lock {LOCK_KEY}"
+    if MAY_COMMIT_MID_RUN in connection.info:
+        # A run nested in a block that already holds the lock for this connection (advisory
+        # locks are re-entrant for their session).
+        yield
+        return
+    if connection.in_transaction():
+        # The caller's transaction holds the lock; its commit or rollback releases it. Its
+        # timeouts are the caller's: if one ends it, the run's work goes with it.
+        _hold(connection, wait, what)
+        yield
+        return
+    _hold(connection, wait, what)
+    _timeouts_off(connection)
+    connection.info[MAY_COMMIT_MID_RUN] = None
+    try:
+        yield
+    except BaseException:
+        with suppress(sa.exc.DBAPIError):
+            connection.rollback()
+        raise
+    else:
+        connection.commit()
+    finally:
+        handover = connection.info.pop(MAY_COMMIT_MID_RUN)
+        if handover is not None:
+            # After the run's commit: the next run must find the revision this one recorded.
+            with suppress(sa.exc.DBAPIError):
+                handover.holder.rollback()
+            handover.holder.close()
+
+
+def _timeouts_off(connection: sa.Connection) -> None:
+    for statement in _LOCK_TRANSACTION_TIMEOUTS_OFF:
+        connection.exec_driver_sql(statement)
+
+
+@contextmanager
+def _holder_connection(connection: sa.Connection) -> Iterator[sa.Connection]:
+    holder = connection.engine.connect()
+    try:
+        with _without_prepared_statements(holder):
+            yield holder
+    except BaseException:
+        holder.close()
+        raise
+
+
+def hold_across_commits(connection: sa.Connection) -> None:
+    """Keep the migration lock of ``connection``'s run held after its transaction commits.
+
+    For the rest of the run a second connection holds the handover key in a transaction that
+    touches no table; a run that gets the main lock meanwhile finds the handover key taken and
+    lets go again (``_take_slice``). Raises if the run's lock lives in a caller's transaction:
+    vidpipe cannot commit that one (see :data:`MAY_COMMIT_MID_RUN`).
+    """
+    if MAY_COMMIT_MID_RUN not in connection.info:
+        raise RuntimeError("this connection's migration lock does not survive its commit")
+    if connection.info[MAY_COMMIT_MID_RUN] is not None:
+        return
+    with _holder_connection(connection) as holder:
+        holder.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        # Free: only the holder of the main lock (this run) ever takes it.
+        pid = holder.execute(
+            sa.text("SELECT pg_backend_pid() FROM pg_advisory_xact_lock(:key)"),
+            {"key": HANDOVER_KEY},
+        ).scalar_one()
+        # The driver's unnamed portal of that statement keeps its snapshot
+        # (pg_stat_activity.backend_xmin) until another statement replaces it, and CREATE INDEX
+        # CONCURRENTLY would wait for that snapshot until the run ends: utility statements,
+        # which take none, replace it.
+        _timeouts_off(holder)
+        connection.info[MAY_COMMIT_MID_RUN] = _Handover(holder, pid)
+
+
+def confirm_lock_held(connection: sa.Connection) -> None:
+    """Raise :class:`MigrationLockLost` unless the handover key of ``connection``'s run is still
+    held by its holder (after :func:`hold_across_commits`; one round trip)."""
+    handover = connection.info[MAY_COMMIT_MID_RUN]
+    if not connection.execute(_HANDOVER_HELD_BY, {"pid": handover.pid}).scalar():
+        raise MigrationLockLost(
+            "vidpipe lost its migration lock on PostgreSQL mid-run: the connection that kept it "
+            f"across the run's commits (server process {handover.pid}) is gone, ended by "
+            "pg_terminate_backend, a pooler or network fault, or a server timeout, so another "
+            "run may be migrating now. This run stopped before its next statement; what it "
+            "committed stays and the revision it was in is not recorded. Run the upgrade again "
+            "(or let the next replica start): it finishes the work, as after a crash."
+        )
+
+
+def resume_after_commit(connection: sa.Connection) -> None:
+    """Begin the run's next transaction after a mid-run commit: confirm the run still holds
+    its lock and take the main lock again in this transaction, so that a run that took the
+    lock after the holder died waits for this transaction to end instead of migrating beside
+    it (and this run stops at its next resume). Then the lock's timeouts go off again.
+
+    The main lock is held by other runs only for a slice's check (``_take_slice``): it is
+    waited for in slices, checking the holder between them.
+    """
+    confirm_lock_held(connection)
+    statement = "SELECT pg_advisory_xact_lock(:key)"
+    while not _wait_for_advisory_lock(connection, WAIT_SLICE, statement, LOCK_KEY):
+        confirm_lock_held(connection)
+    # The holder may have died while this transaction waited and another run migrated.
+    confirm_lock_held(connection)
+    _timeouts_off(connection)
+
+
+def _hold(connection: sa.Connection, wait: LockWait, what: str) -> None:
+    """Take the lock in ``connection``'s transaction, waiting up to ``timeout`` seconds.
+
+    The wait is cut into slices of at most :data:`WAIT_SLICE`, each its own transaction (or,
+    in a caller's transaction, its own savepoint): a waiter behind a transaction-mode pooler
+    then frees its server connection between slices.
+    """
+    if _take_slice(connection, 0):
+        return
+    deadline = time.monotonic() + wait.timeout
+    with wait.logged(what):
+        while (remaining := deadline - time.monotonic()) > 0:
+            if _take_slice(connection, min(WAIT_SLICE, remaining)):
+                return
+        raise wait.timed_out(what)
+
+
+def _take_slice(connection: sa.Connection, seconds: float) -> bool:
+    """Try ``pg_advisory_xact_lock`` for ``seconds`` (0: only if free) in ``connection``'s
+    transaction, then check that the handover key is free (a run that committed mid-way holds
+    it until it ends); if either fails, let go of the main lock again.
+
+    While a run that committed mid-way goes on, the main lock is free and only the handover key
+    is taken. A waiter that finds it so lets go of the main lock (the run takes it again in each
+    of its transactions: ``resume_after_commit``) and sleeps out its slice: outside any
+    transaction, so that behind a transaction-mode pooler it keeps no server connection from
+    that run, which needs one again for each of its transactions; in a caller's transaction,
+    which cannot be left, it rolls back to a savepoint, which releases a lock taken after it.
+
+    The run's transaction is READ COMMITTED, so statements after the wait see what the previous
+    holder committed.
+    """
+    external = connection.in_transaction()
+    if not external:
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    attempt = connection.begin_nested() if external else None
+    if seconds <= 0:
+        got_main = bool(
+            connection.execute(
+                sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY}
+            ).scalar()
+        )
+    else:
+        got_main = _wait_for_advisory_lock(
+            connection, seconds, "SELECT pg_advisory_xact_lock(:key)", LOCK_KEY
+        )
+    got = got_main and bool(
+        # One statement takes and drops it: pooler-safe although it is session-level.
+        connection.execute(
+            sa.text(
+                "SELECT CASE WHEN pg_try_advisory_lock_shared(:key) "
+                "THEN pg_advisory_unlock_shared(:key) ELSE false END"
+            ),
+            {"key": HANDOVER_KEY},
+        ).scalar()
+    )
+    if got:
+        if attempt is not None:
+            attempt.commit()  # the caller's transaction keeps the lock
+        return True
+    if attempt is not None:
+        attempt.rollback()
+    else:
+        connection.rollback()
+    if got_main and seconds > 0:
+        pause(connection, seconds)
+    return False
+
+
+def _wait_for_advisory_lock(
+    connection: sa.Connection, seconds: float, statement: str, key: int
+) -> bool:
+    """Run the waiting ``statement`` (on advisory ``key``) under a ``lock_timeout`` of
+    ``seconds``; False if it timed out (a savepoint keeps the transaction usable)."""
+    previous = connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar()
+    connection.execute(
+        sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+        {"ms": f"{max(1, int(seconds * 1000))}"},
+    )
+    try:
+        with connection.begin_nested():
+            connection.execute(sa.text(statement), {"key": key})
+    except sa.exc.DBAPIError as exc:
+        if sqlstate(exc) != _LOCK_NOT_AVAILABLE:
+            raise
+        return False
+    connection.execute(
+        sa.text("SELECT set_config('lock_timeout', :previous, true)"), {"previous": previous}
+    )
+    return True
 
 
 def sqlstate(exc: sa.exc.DBAPIError) -> str | None:

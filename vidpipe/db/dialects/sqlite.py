@@ -6,6 +6,12 @@
   ``BEGIN``: the driver's transaction handling never begins before DDL, so without it a failed
   migration would leave half its tables behind. A read-only URL (``mode=ro``) gets the
   per-connection settings only, since WAL is written into the file.
+- The migration lock is the database's own write lock: the run's transaction opens with
+  ``BEGIN IMMEDIATE``, which takes it at once, and ``busy_timeout`` is the wait. A lock file was
+  rejected: it needs a writable directory beside the database, is advisory only for vidpipe,
+  and can outlive a crashed process, while the write lock is released by SQLite itself on
+  commit, rollback or crash. A connection handed in inside a transaction, or an engine whose
+  BEGIN vidpipe does not control, leaves transaction and locking to the caller.
 - SQLite cannot ALTER most things, so revisions run in batch mode (``render_as_batch``: the
   table is rebuilt, moved and copied). Batch mode drops and renames tables, which with foreign
   keys on would cascade or fail, so a run turns them off (on the raw connection, before its
@@ -33,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.dialects.base import Dialect
+from vidpipe.db.dialects.base import Dialect, LockWait
 from vidpipe.db.errors import ForeignKeyViolation
 
 __all__ = [
@@ -69,6 +75,31 @@ class SQLite(Dialect):
         read_only = engine.url.query.get("mode") == "ro"
         event.listen(engine, "connect", _on_read_only_connect if read_only else _on_connect)
         event.listen(engine, "begin", _on_begin)
+
+    @contextmanager
+    def migration_lock(self, connection: sa.Connection, wait: LockWait) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes the database's write lock at once; busy_timeout is the wait.
+        if connection.in_transaction() or not uses_real_sqlite_transactions(connection.engine):
+            # The caller's transaction, or an engine whose BEGIN vidpipe does not control: the
+            # caller owns transaction and locking (see README, "Safety").
+            yield
+            return
+        raw = connection.connection.dbapi_connection
+        what = f"SQLite write lock of {connection.engine.url.database}"
+        previous = sqlite_pragma(raw, "PRAGMA busy_timeout")
+        connection.info[SQLITE_BEGIN_STATEMENT] = "BEGIN IMMEDIATE"
+        try:
+            transaction = _begin_immediate(connection, raw, 0)
+            if transaction is None:
+                with wait.logged(what):
+                    transaction = _begin_immediate(connection, raw, wait.timeout)
+                    if transaction is None:
+                        raise wait.timed_out(what)
+        finally:
+            del connection.info[SQLITE_BEGIN_STATEMENT]
+            sqlite_pragma(raw, f"PRAGMA busy_timeout={previous}")
+        with transaction:
+            yield
 
     def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
         # SQLite cannot ALTER most things: batch mode rebuilds the table (move and copy).
@@ -143,6 +174,19 @@ class SQLite(Dialect):
         # The migration lock is the database's write lock (BEGIN IMMEDIATE), held from before
         # the count to the commit: no writer gets in between.
         yield
+
+
+def _begin_immediate(
+    connection: sa.Connection, raw: Any, timeout: float
+) -> sa.RootTransaction | None:
+    """Begin, taking the write lock within ``timeout`` seconds (busy_timeout); None if locked."""
+    sqlite_pragma(raw, f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    try:
+        return connection.begin()
+    except sa.exc.OperationalError as exc:
+        if "locked" not in str(exc.orig):
+            raise
+        return None
 
 
 def check_foreign_keys(connection: sa.Connection) -> None:

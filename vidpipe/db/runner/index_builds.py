@@ -45,7 +45,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex
 
-from vidpipe.db.runner.locking import WAIT_SLICE, confirm_lock_held, pause
+from vidpipe.db.dialects.base import pause
+from vidpipe.db.dialects.postgresql import WAIT_SLICE, confirm_lock_held
 from vidpipe.db.runner.mid_run_commits import may_commit_for, outside_the_run_transaction
 
 __all__ = ["SQUAWK_IGNORE_PLAIN_BUILD", "build_index", "drop_invalid_index"]

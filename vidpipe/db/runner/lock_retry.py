@@ -41,8 +41,8 @@ import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects.base import pause
 from vidpipe.db.errors import DDLLockTimeout, MigrationSettingError
-from vidpipe.db.runner.locking import pause
 
 __all__ = [
     "DDL_RETRIES",

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from vidpipe.db.runner.locking import (
+from vidpipe.db.dialects.postgresql import (
     MAY_COMMIT_MID_RUN,
     confirm_lock_held,
     hold_across_commits,

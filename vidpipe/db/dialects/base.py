@@ -34,7 +34,15 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from vidpipe.db.errors import MigrationLockTimeout
 
-__all__ = ["ANOTHER_SAVE_WON", "Blocker", "Dialect", "LockWait", "pause", "registered"]
+__all__ = [
+    "ANOTHER_SAVE_WON",
+    "Blocker",
+    "Dialect",
+    "LockWait",
+    "holds_rows",
+    "pause",
+    "registered",
+]
 
 #: A session holding a lock another one waits for: ``(pid, state, query)``.
 Blocker = tuple[int, str, str]
@@ -133,6 +141,12 @@ def pause(connection: sa.Connection, seconds: float) -> None:
 
 
 
+def holds_rows(bind: sa.Connection, table_name: str) -> bool:
+    """Whether ``table_name`` holds a row (one index or heap page read, not a count)."""
+    quoted = bind.dialect.identifier_preparer.quote(table_name)
+    return bool(bind.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {quoted})").scalar())
+
+
 def registered(name: str) -> type["Dialect"] | None:
     """The class registered for the SQLAlchemy dialect ``name``, if any."""
     return _REGISTRY.get(name)
@@ -183,6 +197,23 @@ class Dialect:
         taken before Alembic reads the version table; if another process holds it, wait as
         ``wait`` says, then raise ``wait.timed_out(...)``."""
         raise NotImplementedError(f"no migration lock for dialect {self.name!r}")
+
+    # Commits in the middle of a run (vidpipe.db.runner.table_locks, index builds) ----------
+
+    def can_commit_mid_run(self, bind: sa.Connection) -> bool:
+        """Whether the run on ``bind`` may commit mid-way with its migration lock kept (only
+        worth it where a commit ends locks that stop the application's writes)."""
+        return False
+
+    def commit_mid_run(self, bind: sa.Connection) -> None:
+        """Commit the run's transaction, keeping the migration lock; the next statement begins
+        the next one, as the run's (after :meth:`can_commit_mid_run`)."""
+        raise NotImplementedError(f"a run on {self.name} cannot commit mid-way")
+
+    def outside_the_run_transaction(self, bind: sa.Connection) -> AbstractContextManager[None]:
+        """Commit the run's transaction, run the block in autocommit, then begin the next one,
+        keeping the migration lock throughout (after :meth:`can_commit_mid_run`)."""
+        raise NotImplementedError(f"a run on {self.name} cannot commit mid-way")
 
     # Migration runs (vidpipe.db.runner.environment) ----------------------------------------
 

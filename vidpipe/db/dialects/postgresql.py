@@ -29,6 +29,20 @@
   stops with :class:`~vidpipe.db.errors.MigrationLockLost` if not: the next run finishes the
   work, as after a crash. What the lost run is still doing (one statement, a concurrent index
   build say) is waited for by the next run, not undone.
+- A run is one transaction, and every lock its DDL takes lasts until it ends. Two things must
+  not wait that long on a table that holds rows: a ``CREATE INDEX CONCURRENTLY``, which cannot
+  run inside a transaction block at all, and the lock an ``ALTER TABLE`` takes on a table the
+  application writes (vidpipe.db.runner.table_locks). So there the run commits mid-way
+  (:meth:`PostgreSQL.commit_mid_run`, :meth:`PostgreSQL.outside_the_run_transaction`): the
+  lock passes to the handover connection first, the revisions finished so far are recorded
+  with the commit, and the next transaction begins by confirming the lock and taking the main
+  lock again, with the run's timeouts set again (they are ``SET LOCAL`` and end with the
+  commit). Only on a table that holds rows: a new database keeps its whole run in one
+  transaction, so a failure leaves nothing behind. Only a run whose lock outlives its commits:
+  not a connection handed in inside a transaction (its caller owns the commit). A run that dies
+  between two of its commits leaves the revision it was in unrecorded with part of its work
+  committed; the next run runs that revision again from its start, and revisions are
+  idempotent.
 - Behind a transaction-mode pooler (PgBouncer) each transaction may run on another server
   connection, where a statement the driver prepared before does not exist or belongs to another
   client. So the engines vidpipe makes set psycopg's ``prepare_threshold=None`` and give asyncpg
@@ -99,7 +113,7 @@ _LOCK_NOT_AVAILABLE = "55P03"
 #: The longest one PostgreSQL lock wait keeps a (pooled) server connection (see ``_hold``).
 WAIT_SLICE = 1.0
 #: In ``Connection.info`` while the connection's own run holds the PostgreSQL migration lock in a
-#: transaction vidpipe commits: the run may then commit mid-way (vidpipe.db.runner.mid_run_commits)
+#: transaction vidpipe commits: the run may then commit mid-way (``commit_mid_run``)
 #: after :func:`hold_across_commits`. Its value is the :class:`_Handover` that holds the
 #: handover key, once there is one.
 MAY_COMMIT_MID_RUN = "vidpipe.may_commit_mid_run"
@@ -117,6 +131,8 @@ _HANDOVER_HELD_BY = sa.text(
 #: The server's timeouts that would end the lock's transactions: the holder idles in its
 #: transaction for the whole run, and the run's own transaction idles between statements.
 #: Set LOCAL, off, in each of them (``idle_session_timeout`` counts outside transactions only).
+#: The run's timeouts (``run_timeouts``), set again in its next transaction after a commit.
+_RUN_SETTINGS = ("lock_timeout", "statement_timeout")
 _LOCK_TRANSACTION_TIMEOUTS_OFF = (
     "SET LOCAL idle_in_transaction_session_timeout = 0",
     "SET LOCAL statement_timeout = 0",
@@ -159,6 +175,15 @@ class PostgreSQL(Dialect):
         self, connection: sa.Connection, wait: LockWait
     ) -> AbstractContextManager[None]:
         return _migration_lock(connection, wait)
+
+    def can_commit_mid_run(self, bind: sa.Connection) -> bool:
+        return MAY_COMMIT_MID_RUN in bind.info
+
+    def commit_mid_run(self, bind: sa.Connection) -> None:
+        _commit_mid_run(bind)
+
+    def outside_the_run_transaction(self, bind: sa.Connection) -> AbstractContextManager[None]:
+        return _outside_the_run_transaction(bind)
 
     def check_conversion(
         self, connection: sa.Connection, table: sa.Table, column: str, new_type: Any
@@ -452,6 +477,55 @@ def _take_slice(connection: sa.Connection, seconds: float) -> bool:
     if got_main and seconds > 0:
         pause(connection, seconds)
     return False
+
+
+def _commit_mid_run(bind: sa.Connection) -> None:
+    """Commit the run's transaction, keeping the migration lock, and begin the next one with
+    the lock confirmed and the run's timeouts."""
+    settings = _run_settings(bind)
+    hold_across_commits(bind)
+    bind.commit()
+    _resume(bind, settings)
+
+
+@contextmanager
+def _outside_the_run_transaction(bind: sa.Connection) -> Iterator[None]:
+    """Commit the run's transaction, run the block in autocommit, then begin a new one with
+    the lock confirmed and the run's timeouts set again.
+
+    Alembic's ``autocommit_block`` does the same for a transaction Alembic began; the run's
+    transaction is begun by the migration lock (:func:`_migration_lock`), so this commits it
+    itself.
+    """
+    settings = _run_settings(bind)
+    hold_across_commits(bind)
+    bind.commit()
+    level = bind.get_isolation_level()
+    bind.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        # SQLAlchemy keeps its own transaction bookkeeping in AUTOCOMMIT; this block ends it.
+        with bind.begin():
+            # The holder may have died during the transaction just committed.
+            confirm_lock_held(bind)
+            yield
+    finally:
+        bind.execution_options(isolation_level=level)
+    _resume(bind, settings)
+
+
+def _run_settings(bind: sa.Connection) -> dict[str, str | None]:
+    return {
+        name: bind.exec_driver_sql(f"SELECT current_setting('{name}')").scalar()
+        for name in _RUN_SETTINGS
+    }
+
+
+def _resume(bind: sa.Connection, settings: dict[str, str | None]) -> None:
+    resume_after_commit(bind)
+    for name, value in settings.items():
+        bind.execute(
+            sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+        )
 
 
 def _wait_for_advisory_lock(

@@ -78,7 +78,7 @@ def configure_options(
 def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> None:
     """Run the revisions the command asked for over ``connection``, in one transaction (on
     PostgreSQL committed mid-way where a table that holds rows would otherwise stay locked for
-    the rest of the run: vidpipe.db.runner.mid_run_commits).
+    the rest of the run: vidpipe.db.dialects.postgresql).
 
     The run holds the migration lock throughout and is refused before it writes anything if
     the version table or a downgrade's data loss says so (vidpipe.db.runner.safety). A run whose

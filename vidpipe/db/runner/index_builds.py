@@ -6,7 +6,7 @@ PostgreSQL an index on a table that holds rows is built with ``CREATE INDEX CONC
 which lets writes through. It cannot run inside a transaction block, so the run's transaction
 commits before it (the revisions finished so far are recorded, as with Alembic's
 ``autocommit_block``) and a new one begins after it, with the migration lock still held
-(vidpipe.db.runner.mid_run_commits).
+(vidpipe.db.dialects.postgresql).
 
 Decisions:
 
@@ -45,9 +45,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateIndex
 
-from vidpipe.db.dialects.base import pause
+from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects.base import holds_rows, pause
 from vidpipe.db.dialects.postgresql import WAIT_SLICE, confirm_lock_held
-from vidpipe.db.runner.mid_run_commits import may_commit_for, outside_the_run_transaction
 
 __all__ = ["SQUAWK_IGNORE_PLAIN_BUILD", "build_index", "drop_invalid_index"]
 
@@ -90,7 +90,7 @@ def build_index(
         op.execute(CreateIndex(index))
         return
     bind = op.get_bind()
-    with outside_the_run_transaction(bind):
+    with dialect_for(bind.dialect).outside_the_run_transaction(bind):
         if check is not None:
             check()
             confirm_lock_held(bind)  # the check may have read for long
@@ -115,7 +115,7 @@ def drop_invalid_index(name: str, table_name: str) -> bool:
         return False
     quoted = context.dialect.identifier_preparer.quote(name)
     if _builds_concurrently(table_name):
-        with outside_the_run_transaction(bind):
+        with dialect_for(bind.dialect).outside_the_run_transaction(bind):
             _wait_for_a_build_elsewhere(bind, name)
             if not _invalid(bind, name):
                 return False
@@ -156,4 +156,5 @@ def _wait_for_a_build_elsewhere(bind: sa.Connection, name: str) -> None:
 
 def _builds_concurrently(table_name: str) -> bool:
     """PostgreSQL, a run whose lock outlives its commits, and a table with rows."""
-    return may_commit_for(op.get_bind(), table_name)
+    bind = op.get_bind()
+    return dialect_for(bind.dialect).can_commit_mid_run(bind) and holds_rows(bind, table_name)

@@ -13,7 +13,7 @@ logged at WARNING. Which errors are lock waits, and who holds the table, each di
 What is retried is the whole run. On PostgreSQL the failed attempt's transaction is rolled
 back and the migration lock released while it backs off (another replica may finish the work
 meanwhile; the retry then finds the database at head). What the attempt committed before
-(vidpipe.db.runner.mid_run_commits: the revisions before, and the tables of the revision it was in
+(vidpipe.db.dialects.postgresql: the revisions before, and the tables of the revision it was in
 that hold rows) stays; the revision it was in is not recorded, and the retry runs it again from
 its start: revisions are idempotent.
 

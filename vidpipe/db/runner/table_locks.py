@@ -8,7 +8,7 @@ rewrite, no scan: vidpipe's new NOT NULL columns have constant defaults), but th
 until the transaction ends, and a run is one transaction: a table changed first waited for the
 whole rest of its revision, up to the next commit. So the idempotent helpers
 (vidpipe.db.idempotent) call :func:`release_write_locks` after each table's changes: if the run
-holds such a lock on a table that holds rows, it commits (vidpipe.db.runner.mid_run_commits), and
+holds such a lock on a table that holds rows, it commits (vidpipe.db.dialects.postgresql), and
 writers wait for that table's own changes only.
 
 A foreign key added to a table with rows is checked by reading every row, under those locks. On
@@ -34,11 +34,8 @@ import sqlalchemy as sa
 from alembic import op
 from alembic.runtime.migration import MigrationContext
 
-from vidpipe.db.runner.mid_run_commits import (
-    can_commit_mid_run,
-    commit_mid_run,
-    holds_rows,
-)
+from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects.base import holds_rows
 
 __all__ = [
     "add_foreign_key",
@@ -86,14 +83,18 @@ def release_write_locks() -> None:
     # The version table is the run's own: created by it on a new database, never written by the
     # application.
     if any(holds_rows(bind, name) for name in locked if name != context.version_table):
-        commit_mid_run(bind)
+        dialect_for(bind.dialect).commit_mid_run(bind)
 
 
 def _commits_after_each_table(context: MigrationContext) -> bool:
     if context.as_sql:
         return False
     bind = context.bind
-    return bind is not None and _COMMITS_AFTER_EACH_TABLE in bind.info and can_commit_mid_run(bind)
+    return (
+        bind is not None
+        and _COMMITS_AFTER_EACH_TABLE in bind.info
+        and dialect_for(bind.dialect).can_commit_mid_run(bind)
+    )
 
 
 def add_foreign_key(

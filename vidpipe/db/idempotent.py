@@ -11,10 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateTable
 
-from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects import Dialect, dialect_for
 from vidpipe.db.errors import DuplicateRows
 from vidpipe.db.runner.adoption import literal_default, planned_normalisation, refuse_foreign_tables
-from vidpipe.db.runner.index_builds import build_index, drop_invalid_index
 from vidpipe.db.runner.table_locks import (
     add_foreign_key,
     declared_foreign_keys,
@@ -47,9 +46,18 @@ def _offline() -> bool:
     return op.get_context().as_sql
 
 
+def _dialect() -> Dialect:
+    return dialect_for(op.get_context().dialect)
+
+
+def _bind() -> sa.Connection | None:
+    """The run's connection; None offline, where the SQL is written for an empty database."""
+    return None if _offline() else op.get_bind()
+
+
 def _alters_by_rebuilding() -> bool:
     """SQLite: columns change, and foreign keys are added, by rebuilding the table."""
-    return dialect_for(op.get_context().dialect).alters_by_rebuilding
+    return _dialect().alters_by_rebuilding
 
 
 def _inspector() -> sa.Inspector | None:
@@ -70,7 +78,8 @@ def ensure_table(table: sa.Table) -> None:
     if inspector is None or not inspector.has_table(table.name):
         op.execute(CreateTable(table))
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-            build_index(index, table.name)  # empty: the plain build, in the run's transaction
+            # Empty: the plain build, in the run's transaction.
+            _dialect().build_index(_bind(), op.execute, index, table.name)
         release_write_locks()  # its foreign keys locked the tables they refer to
         return
     _adopt(table, inspector)
@@ -270,12 +279,12 @@ def ensure_index(index: sa.Index) -> None:
     """Create ``index`` unless a valid index of that name already exists on its table.
 
     On a table that holds rows the build lets the application's writes through, and an index
-    a failed build left invalid is built again (vidpipe.db.runner.index_builds).
+    a failed build left invalid is built again (each dialect's ``build_index``).
     """
     table = _table_of(index).name
     present = _index_names(table)
     if present is None or index.name not in present or _dropped_invalid(index, table):
-        build_index(index, table)
+        _dialect().build_index(_bind(), op.execute, index, table)
 
 
 def ensure_unique_index(index: sa.Index) -> None:
@@ -293,11 +302,13 @@ def ensure_unique_index(index: sa.Index) -> None:
     present = _index_names(table)
     if present is not None and index.name in present and not _dropped_invalid(index, table):
         return
-    build_index(index, table, check=lambda: _refuse_duplicates(index))
+    _dialect().build_index(_bind(), op.execute, index, table, lambda: _refuse_duplicates(index))
 
 
 def _dropped_invalid(index: sa.Index, table: str) -> bool:
-    return index.name is not None and drop_invalid_index(str(index.name), table)
+    return index.name is not None and _dialect().drop_invalid_index(
+        _bind(), op.execute, str(index.name), table
+    )
 
 
 def _refuse_duplicates(index: sa.Index) -> None:

@@ -24,12 +24,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
+from sqlalchemy.schema import CreateIndex
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from vidpipe.db.errors import MigrationLockTimeout
@@ -38,11 +39,15 @@ __all__ = [
     "ANOTHER_SAVE_WON",
     "Blocker",
     "Dialect",
+    "Execute",
     "LockWait",
     "holds_rows",
     "pause",
     "registered",
 ]
+
+#: Alembic's ``op.execute``: runs a statement online, writes it into the script offline.
+Execute = Callable[[sa.Executable | str], None]
 
 #: A session holding a lock another one waits for: ``(pid, state, query)``.
 Blocker = tuple[int, str, str]
@@ -214,6 +219,30 @@ class Dialect:
         """Commit the run's transaction, run the block in autocommit, then begin the next one,
         keeping the migration lock throughout (after :meth:`can_commit_mid_run`)."""
         raise NotImplementedError(f"a run on {self.name} cannot commit mid-way")
+
+    # Index builds (vidpipe.db.idempotent) -------------------------------------------------
+
+    def build_index(
+        self,
+        bind: sa.Connection | None,
+        execute: Execute,
+        index: sa.Index,
+        table_name: str,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Create ``index`` on ``table_name`` without stopping writes to the rows it holds,
+        where the database needs telling; ``bind`` is None offline (the script is for an empty
+        database). ``check`` (if given) runs just before the build, online only."""
+        if bind is not None and check is not None:
+            check()
+        execute(CreateIndex(index))
+
+    def drop_invalid_index(
+        self, bind: sa.Connection | None, execute: Execute, name: str, table_name: str
+    ) -> bool:
+        """Drop the index ``name`` if a failed build left it unusable; True if dropped (it is
+        then built again)."""
+        return False
 
     # Migration runs (vidpipe.db.runner.environment) ----------------------------------------
 

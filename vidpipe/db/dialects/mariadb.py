@@ -4,6 +4,9 @@
   and the database's name, hashed if longer than the 64 characters a name may have: the names
   are server-wide), with its own timeout. It belongs to the session, not to a transaction, so
   it outlives the commits of the run's DDL; the server drops it if the session dies.
+- Index builds keep the plain ``CREATE INDEX``: InnoDB builds a secondary index in place while
+  writes continue (``ALGORITHM=INPLACE, LOCK=NONE`` is its default, unique ones included); only
+  the brief metadata locks at the start and the end wait for running transactions.
 - No connect-time settings: PyMySQL, aiomysql and asyncmy need none for vidpipe.
 - DDL commits itself, so no run is one transaction: each revision is recorded as soon as it
   is done (``transaction_per_migration``), and a run that dies resumes from the last finished

@@ -43,6 +43,20 @@
   between two of its commits leaves the revision it was in unrecorded with part of its work
   committed; the next run runs that revision again from its start, and revisions are
   idempotent.
+- A plain ``CREATE INDEX`` holds a SHARE lock on its table until the run's transaction ends:
+  every write to the table waits for the whole build and the rest of the run. So an index on a
+  table that holds rows is built with ``CREATE INDEX CONCURRENTLY`` outside the run's
+  transaction (:meth:`PostgreSQL.build_index`), under the session's own timeouts: its waits
+  are for older transactions to finish, which delay the build but block no writer. An empty
+  table, and a connection handed in inside a transaction, keep the plain build. A concurrent
+  build that failed or was cancelled leaves an index marked invalid (``pg_index.indisvalid``)
+  that PostgreSQL maintains but never uses; the next run drops it (``DROP INDEX
+  CONCURRENTLY``) and builds it again, unless another server process is still building it (a
+  run that lost its lock goes on with that one statement): that build is waited for
+  (``pg_stat_progress_create_index``, visible to the same role, a superuser or
+  ``pg_read_all_stats``). Offline (``--sql``) the script is for an empty database: the plain
+  build, after a ``squawk-ignore`` comment for ``require-concurrent-index-creation`` that says
+  why, so the linter keeps that rule for every other ``CREATE INDEX``.
 - Behind a transaction-mode pooler (PgBouncer) each transaction may run on another server
   connection, where a statement the driver prepared before does not exist or belongs to another
   client. So the engines vidpipe makes set psycopg's ``prepare_threshold=None`` and give asyncpg
@@ -71,9 +85,10 @@
   (vidpipe.db.store.explain).
 """
 
+import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -81,15 +96,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
+from sqlalchemy.schema import CreateIndex
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.dialects.base import ANOTHER_SAVE_WON, Blocker, Dialect, LockWait, pause
+from vidpipe.db.dialects.base import (
+    ANOTHER_SAVE_WON,
+    Blocker,
+    Dialect,
+    Execute,
+    LockWait,
+    holds_rows,
+    pause,
+)
 from vidpipe.db.errors import MigrationLockLost, MigrationSettingError, UnconvertibleValue
 
 __all__ = [
     "HANDOVER_KEY",
     "LOCK_KEY",
     "MAY_COMMIT_MID_RUN",
+    "SQUAWK_IGNORE_PLAIN_BUILD",
     "WAIT_SLICE",
     "PostgreSQL",
     "confirm_lock_held",
@@ -97,6 +122,8 @@ __all__ = [
     "resume_after_commit",
     "sqlstate",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: SQLSTATE lock_not_available (lock_timeout fired) and deadlock_detected.
 _LOCK_WAITS = ("55P03", "40P01")
@@ -137,6 +164,21 @@ _LOCK_TRANSACTION_TIMEOUTS_OFF = (
     "SET LOCAL idle_in_transaction_session_timeout = 0",
     "SET LOCAL statement_timeout = 0",
 )
+
+
+#: The server process (other than this one) building the index named ``:name``, if any.
+_BUILDER = sa.text(
+    "SELECT pid FROM pg_stat_progress_create_index "
+    "WHERE index_relid = to_regclass(:name) AND pid <> pg_backend_pid()"
+)
+
+#: What the offline script puts before each plain index build (tests/test_squawk.py).
+SQUAWK_IGNORE_PLAIN_BUILD = (
+    "-- Written for an empty table; online, vidpipe builds CONCURRENTLY on a table with rows.\n"
+    # squawk applies an ignore comment to the statement right below it.
+    "-- squawk-ignore require-concurrent-index-creation\n"
+)
+
 
 
 @dataclass(frozen=True)
@@ -184,6 +226,55 @@ class PostgreSQL(Dialect):
 
     def outside_the_run_transaction(self, bind: sa.Connection) -> AbstractContextManager[None]:
         return _outside_the_run_transaction(bind)
+
+    def build_index(
+        self,
+        bind: sa.Connection | None,
+        execute: Execute,
+        index: sa.Index,
+        table_name: str,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        if bind is None:
+            # The DDL reads the same for every PostgreSQL driver.
+            offline = URL.create("postgresql").get_dialect()()
+            compiled = CreateIndex(index).compile(dialect=offline)
+            execute(SQUAWK_IGNORE_PLAIN_BUILD + str(compiled))
+            return
+        if not _builds_concurrently(bind, table_name):
+            super().build_index(bind, execute, index, table_name, check)
+            return
+        with _outside_the_run_transaction(bind):
+            if check is not None:
+                check()
+                confirm_lock_held(bind)  # the check may have read for long
+            index.dialect_options["postgresql"]["concurrently"] = True
+            try:
+                execute(CreateIndex(index))
+            finally:
+                index.dialect_options["postgresql"]["concurrently"] = False
+
+    def drop_invalid_index(
+        self, bind: sa.Connection | None, execute: Execute, name: str, table_name: str
+    ) -> bool:
+        # A build of it still running elsewhere is waited for first; if it succeeds, nothing
+        # is dropped.
+        if bind is None or not _invalid(bind, name):
+            return False
+        quoted = bind.dialect.identifier_preparer.quote(name)
+        if _builds_concurrently(bind, table_name):
+            with _outside_the_run_transaction(bind):
+                _wait_for_a_build_elsewhere(bind, name)
+                if not _invalid(bind, name):
+                    return False
+                confirm_lock_held(bind)
+                execute(f"DROP INDEX CONCURRENTLY IF EXISTS {quoted}")
+        else:
+            _wait_for_a_build_elsewhere(bind, name)
+            if not _invalid(bind, name):
+                return False
+            execute(f"DROP INDEX IF EXISTS {quoted}")
+        return True
 
     def check_conversion(
         self, connection: sa.Connection, table: sa.Table, column: str, new_type: Any
@@ -526,6 +617,36 @@ def _resume(bind: sa.Connection, settings: dict[str, str | None]) -> None:
         bind.execute(
             sa.text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
         )
+
+
+def _builds_concurrently(bind: sa.Connection, table_name: str) -> bool:
+    """A run whose lock outlives its commits, and a table with rows."""
+    return MAY_COMMIT_MID_RUN in bind.info and holds_rows(bind, table_name)
+
+
+def _invalid(bind: sa.Connection, name: str) -> bool:
+    """Whether the index ``name`` exists and is marked invalid."""
+    valid = bind.execute(
+        sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+        {"name": name},
+    ).scalar()
+    return valid is False
+
+
+def _wait_for_a_build_elsewhere(bind: sa.Connection, name: str) -> None:
+    """Return once no other server process is building the index ``name``."""
+    builder = bind.execute(_BUILDER, {"name": name}).scalar()
+    if builder is None:
+        return
+    logger.info(
+        "Waiting for the build of index %s by another server process (%d) to end: an earlier "
+        "run, which lost vidpipe's migration lock, is still running it",
+        name,
+        builder,
+    )
+    while bind.execute(_BUILDER, {"name": name}).scalar() is not None:
+        pause(bind, WAIT_SLICE)
+    logger.info("The build of index %s by server process %d ended", name, builder)
 
 
 def _wait_for_advisory_lock(

@@ -12,6 +12,8 @@
   and can outlive a crashed process, while the write lock is released by SQLite itself on
   commit, rollback or crash. A connection handed in inside a transaction, or an engine whose
   BEGIN vidpipe does not control, leaves transaction and locking to the caller.
+- Index builds keep the plain ``CREATE INDEX``, inside the run's transaction: a writing
+  transaction excludes every other writer anyway.
 - SQLite cannot ALTER most things, so revisions run in batch mode (``render_as_batch``: the
   table is rebuilt, moved and copied). Batch mode drops and renames tables, which with foreign
   keys on would cascade or fail, so a run turns them off (on the raw connection, before its

@@ -40,6 +40,7 @@ __all__ = [
     "Blocker",
     "Dialect",
     "Execute",
+    "ForeignKey",
     "LockWait",
     "holds_rows",
     "pause",
@@ -48,6 +49,9 @@ __all__ = [
 
 #: Alembic's ``op.execute``: runs a statement online, writes it into the script offline.
 Execute = Callable[[sa.Executable | str], None]
+
+#: A foreign key as a revision declares it: its columns and the table it refers to.
+ForeignKey = tuple[tuple[str, ...], str]
 
 #: A session holding a lock another one waits for: ``(pid, state, query)``.
 Blocker = tuple[int, str, str]
@@ -219,6 +223,17 @@ class Dialect:
         """Commit the run's transaction, run the block in autocommit, then begin the next one,
         keeping the migration lock throughout (after :meth:`can_commit_mid_run`)."""
         raise NotImplementedError(f"a run on {self.name} cannot commit mid-way")
+
+    def tables_blocking_writes(self, bind: sa.Connection) -> list[str]:
+        """The tables of the run's schema on which its transaction holds a lock that stops the
+        application's writes (vidpipe.db.runner.table_locks commits then, if they hold rows)."""
+        return []
+
+    def validate_foreign_keys(
+        self, bind: sa.Connection, execute: Execute, table_name: str, declared: set[ForeignKey]
+    ) -> None:
+        """Check the rows against the ``declared`` foreign keys of ``table_name`` that were
+        added without checking them (vidpipe.db.runner.table_locks); online only."""
 
     # Index builds (vidpipe.db.idempotent) -------------------------------------------------
 

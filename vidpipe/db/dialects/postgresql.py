@@ -43,6 +43,13 @@
   between two of its commits leaves the revision it was in unrecorded with part of its work
   committed; the next run runs that revision again from its start, and revisions are
   idempotent.
+- After each table's changes the run commits if its transaction holds a lock that stops writes
+  (``ACCESS EXCLUSIVE``, ``SHARE ROW EXCLUSIVE``...: :meth:`PostgreSQL.tables_blocking_writes`)
+  on a table with rows, so writers wait for that table's changes only. A foreign key added to
+  such a table is ``NOT VALID`` (only rows written from then on are checked) and validated
+  after the commit: ``VALIDATE CONSTRAINT`` reads the rows under ``SHARE UPDATE EXCLUSIVE``,
+  which lets writes through. A run that dies in between leaves the key ``NOT VALID``; the next
+  one validates the keys its revision declares (:meth:`PostgreSQL.validate_foreign_keys`).
 - A plain ``CREATE INDEX`` holds a SHARE lock on its table until the run's transaction ends:
   every write to the table waits for the whole build and the rest of the run. So an index on a
   table that holds rows is built with ``CREATE INDEX CONCURRENTLY`` outside the run's
@@ -104,6 +111,7 @@ from vidpipe.db.dialects.base import (
     Blocker,
     Dialect,
     Execute,
+    ForeignKey,
     LockWait,
     holds_rows,
     pause,
@@ -163,6 +171,17 @@ _RUN_SETTINGS = ("lock_timeout", "statement_timeout")
 _LOCK_TRANSACTION_TIMEOUTS_OFF = (
     "SET LOCAL idle_in_transaction_session_timeout = 0",
     "SET LOCAL statement_timeout = 0",
+)
+
+
+#: The table locks that make INSERT, UPDATE or DELETE (ROW EXCLUSIVE) wait.
+_BLOCKING_WRITES = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+#: The run's own tables (of its schema, not the catalog's) that it holds such a lock on.
+_LOCKED_TABLES = sa.text(
+    "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+    "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted "
+    "AND c.relkind IN ('r', 'p') AND c.relnamespace = to_regnamespace(current_schema()) "
+    "AND l.mode = ANY(CAST(:modes AS text[]))"
 )
 
 
@@ -226,6 +245,33 @@ class PostgreSQL(Dialect):
 
     def outside_the_run_transaction(self, bind: sa.Connection) -> AbstractContextManager[None]:
         return _outside_the_run_transaction(bind)
+
+    def tables_blocking_writes(self, bind: sa.Connection) -> list[str]:
+        modes = {"modes": list(_BLOCKING_WRITES)}
+        return list(bind.execute(_LOCKED_TABLES, modes).scalars())
+
+    def validate_foreign_keys(
+        self, bind: sa.Connection, execute: Execute, table_name: str, declared: set[ForeignKey]
+    ) -> None:
+        # VALIDATE CONSTRAINT reads the rows under SHARE UPDATE EXCLUSIVE, which lets writes
+        # through. Only keys the revision declares: an unvalidated key somebody else added is
+        # left as it is.
+        unvalidated = set(
+            bind.execute(
+                sa.text(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:table) "
+                    "AND contype = 'f' AND NOT convalidated"
+                ),
+                {"table": table_name},
+            ).scalars()
+        )
+        if not unvalidated:
+            return
+        quote = bind.dialect.identifier_preparer.quote
+        for fk in sa.inspect(bind).get_foreign_keys(table_name):
+            name, key = fk["name"], (tuple(fk["constrained_columns"]), fk["referred_table"])
+            if name in unvalidated and key in declared:
+                execute(f"ALTER TABLE {quote(table_name)} VALIDATE CONSTRAINT {quote(str(name))}")
 
     def build_index(
         self,

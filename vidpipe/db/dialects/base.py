@@ -12,9 +12,10 @@ branching on the dialect's name, so "what happens on MariaDB?" is answered by
 A difference that is only a value (the UUID type SQLAlchemy renders, ``JSONB`` on PostgreSQL)
 stays with the models and types; what lives here is behaviour.
 
-The base class is what a dialect without a module of its own gets: no connect-time settings
-and no lock-wait diagnosis, and a clear ``NotImplementedError`` where vidpipe cannot guess
-(there is no migration lock it could take).
+The base class is what a dialect without a module of its own gets: no connect-time settings,
+no lock-wait diagnosis, plain index builds, and a clear ``NotImplementedError`` where vidpipe
+cannot guess: no migration lock it could take, no way to hold writers off a table, no tag
+look-up.
 
 Importing this package reads nothing, connects to nothing and leaves Alembic's runtime
 unloaded: the store uses it for the tag look-up and the engine factory for connect options.

@@ -34,6 +34,10 @@
   (vidpipe.db.store.limits): a ``TEXT`` column holds 65,535 bytes (strict mode raises a raw
   ``DataError``, otherwise the server cuts the value silently), and a statement larger than
   ``max_allowed_packet`` makes the server drop the connection, the caller's transaction with it.
+
+MySQL gets all of this through :class:`MySQL`, a subclass registered under SQLAlchemy's
+``mysql`` name, untested against a MySQL server; what differs there is a value, not behaviour
+(no native UUID: SQLAlchemy renders ``CHAR(32)``).
 """
 
 import hashlib

@@ -1,11 +1,11 @@
 """SQLite, the embedded default: what vidpipe does differently there, and why.
 
-- Every connection of an engine vidpipe makes (or hands to :func:`vidpipe.db.engine.
-  configure_sqlite`) gets ``foreign_keys=ON`` (SQLite's default is off), WAL (readers go on
-  while a writer commits), a 30 s ``busy_timeout`` (pysqlite's own is 5 s) and a real
-  ``BEGIN``: the driver's transaction handling never begins before DDL, so without it a failed
-  migration would leave half its tables behind. A read-only URL (``mode=ro``) gets the
-  per-connection settings only, since WAL is written into the file.
+- Every connection of an engine vidpipe makes, or of one given to
+  :func:`vidpipe.db.engine.configure_sqlite`, gets ``foreign_keys=ON`` (SQLite's default is
+  off), WAL (readers go on while a writer commits), a 30 s ``busy_timeout`` (pysqlite's own
+  is 5 s) and a real ``BEGIN``: the driver's transaction handling never begins before DDL, so
+  without it a failed migration would leave half its tables behind. A read-only URL
+  (``mode=ro``) gets the per-connection settings only, since WAL is written into the file.
 - The migration lock is the database's own write lock: the run's transaction opens with
   ``BEGIN IMMEDIATE``, which takes it at once, and ``busy_timeout`` is the wait. A lock file was
   rejected: it needs a writable directory beside the database, is advisory only for vidpipe,

@@ -15,7 +15,7 @@ from alembic import context as context_module
 from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.engine import is_async_url
-from vidpipe.db.runner.environment import configure_options, run_migrations, set_postgresql_timeouts
+from vidpipe.db.runner.environment import configure_options, run_migrations, set_run_timeouts
 from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
 from vidpipe.db.runner.safety import run_settings, write_offline_notice
 
@@ -39,7 +39,7 @@ def run_offline() -> None:
     context.configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"}, **options)
     write_offline_notice(context)
     with context.begin_transaction():
-        set_postgresql_timeouts(context)
+        set_run_timeouts(context)
         context.run_migrations()
 
 

@@ -21,8 +21,9 @@ from tests.concurrent_upgrade import (
 from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
+from vidpipe.db.dialects import mariadb, postgresql
 from vidpipe.db.models import Base
-from vidpipe.db.runner.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
+from vidpipe.db.runner.locking import migration_lock
 
 
 def version_rows(engine: sa.Engine) -> list[str]:
@@ -112,8 +113,8 @@ def waiter_sees_what_the_holder_did(
 def lock_name(database_url: sa.URL) -> str:
     """How the log names the lock a run waits for on this database."""
     return {
-        "postgresql": f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}",
-        "mariadb": f"GET_LOCK('{MYSQL_LOCK_PREFIX}{database_url.database}')",
+        "postgresql": f"PostgreSQL advisory lock {postgresql.LOCK_KEY}",
+        "mariadb": f"GET_LOCK('{mariadb.LOCK_PREFIX}{database_url.database}')",
         "sqlite": f"SQLite write lock of {database_url.database}",
     }[database_url.get_backend_name()]
 

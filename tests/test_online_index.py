@@ -25,7 +25,7 @@ from tests.pgbouncer import route
 from tests.revisions import HEAD
 from tests.test_pooler import advisory_locks
 from vidpipe.db import create_engine, current_revision, upgrade
-from vidpipe.db.runner.locking import HANDOVER_KEY
+from vidpipe.db.dialects.postgresql import HANDOVER_KEY
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 

@@ -14,14 +14,14 @@ import pytest
 
 from tests.cli import alembic
 from tests.revisions import SCRIPT
-from vidpipe.db.runner.index_builds import SQUAWK_IGNORE_PLAIN_BUILD
+from vidpipe.db.dialects.postgresql import SQUAWK_IGNORE_PLAIN_BUILD
 
 OFFLINE_URL = "postgresql+psycopg://reviewer@db.invalid/vidpipe"
 SQUAWK = shutil.which("squawk", path=str(Path(sys.executable).parent)) or shutil.which("squawk")
 REVISIONS = list(reversed(list(SCRIPT.walk_revisions())))
 #: Never excluded: index builds through vidpipe.db.idempotent are CONCURRENTLY online on tables
 #: with rows, and offline (an empty database) carry a squawk-ignore comment saying so
-#: (vidpipe.db.runner.index_builds), so any other CREATE INDEX a revision writes is still reported.
+#: (vidpipe.db.dialects.postgresql), so any other CREATE INDEX a revision writes is still reported.
 #: vidpipe_0003's accepted entry for it predates that (the file is frozen) and is not used.
 CONCURRENT_INDEX_RULE = "require-concurrent-index-creation"
 
@@ -59,7 +59,7 @@ def test_squawk_fails_sql_without_timeouts(tmp_path: Path) -> None:
 
 
 def test_the_helpers_squawk_ignore_covers_only_its_own_index_build(tmp_path: Path) -> None:
-    """The comment vidpipe.db.runner.index_builds writes before a plain build silences the rule for
+    """The comment vidpipe.db.dialects.postgresql writes before a plain build silences the rule for
     that statement only: a CREATE INDEX after it is reported."""
     sql = tmp_path / "indexes.sql"
     sql.write_text(

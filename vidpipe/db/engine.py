@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import DatabaseURLError
 
 __all__ = [
     "DEFAULT_URL",
-    "SQLITE_BUSY_TIMEOUT_MS",
     "URL_ENV_VAR",
     "configure_sqlite",
     "create_async_engine",
@@ -26,8 +25,6 @@ __all__ = [
     "is_async_url",
     "read_only_sqlite_url",
     "resolve_url",
-    "sqlite_pragma",
-    "uses_real_sqlite_transactions",
 ]
 
 if TYPE_CHECKING:
@@ -38,11 +35,6 @@ if TYPE_CHECKING:
 URL_ENV_VAR = "VIDPIPE_DATABASE_URL"
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_URL = "sqlite:///vidpipe.db"
-#: How long a SQLite connection waits for another writer before giving up, in milliseconds.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: ``Connection.info`` key: the statement that opens the connection's next transaction on SQLite
-#: (the migration lock sets "BEGIN IMMEDIATE"); absent means a plain deferred "BEGIN".
-SQLITE_BEGIN_STATEMENT = "vidpipe.sqlite_begin_statement"
 
 
 def resolve_url(url: str | URL | None = None, *, source: str = "argument") -> URL:
@@ -113,7 +105,7 @@ def is_async_url(url: URL) -> bool:
 
 
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
-    """Create a synchronous engine; on SQLite it gets vidpipe's connect-time settings."""
+    """Create a synchronous engine with vidpipe's connect-time settings."""
     resolved = resolve_url(url)
     try:
         engine = sa.create_engine(resolved, **kwargs)
@@ -124,7 +116,7 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
 
 
 def create_async_engine(url: str | URL | None = None, **kwargs: Any) -> "AsyncEngine":
-    """Create an asyncio engine; on SQLite it gets vidpipe's connect-time settings."""
+    """Create an asyncio engine with vidpipe's connect-time settings."""
     from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
     resolved = resolve_url(url)
@@ -137,53 +129,12 @@ def create_async_engine(url: str | URL | None = None, **kwargs: Any) -> "AsyncEn
 
 
 def configure_sqlite(engine: Engine) -> None:
-    """Give every SQLite connection of ``engine`` foreign keys, WAL, a busy timeout, real BEGIN.
+    """Give every connection of ``engine`` vidpipe's connect-time settings; safe to call twice.
 
-    The driver's own transaction handling never emits BEGIN before DDL, so a failed migration
-    would leave half its tables behind; taking BEGIN over (the pysqlite workaround documented
-    by SQLAlchemy) makes DDL transactional. Does nothing for other dialects, and is safe to
-    call twice.
+    On SQLite: foreign keys, WAL, a busy timeout and a real BEGIN, without which DDL is not
+    transactional (vidpipe.db.dialects.sqlite says why); other dialects need none.
     """
-    if engine.dialect.name != "sqlite" or event.contains(engine, "begin", _on_sqlite_begin):
-        return
-    read_only = engine.url.query.get("mode") == "ro"
-    on_connect = _on_read_only_sqlite_connect if read_only else _on_sqlite_connect
-    event.listen(engine, "connect", on_connect)
-    event.listen(engine, "begin", _on_sqlite_begin)
-
-
-def uses_real_sqlite_transactions(engine: Engine) -> bool:
-    """Whether ``engine`` was configured by :func:`configure_sqlite` (DDL is transactional)."""
-    return event.contains(engine, "begin", _on_sqlite_begin)
-
-
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    _on_read_only_sqlite_connect(dbapi_connection, _record)
-    # WAL lets readers go on while a writer commits; in-memory databases keep "memory". It is
-    # written into the file, so a read-only connection (above) leaves it out.
-    sqlite_pragma(dbapi_connection, "PRAGMA journal_mode=WAL")
-
-
-def _on_read_only_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """Per-connection settings only: nothing here changes the file."""
-    dbapi_connection.isolation_level = None
-    sqlite_pragma(dbapi_connection, "PRAGMA foreign_keys=ON")
-    sqlite_pragma(dbapi_connection, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-
-
-def _on_sqlite_begin(connection: sa.Connection) -> None:
-    connection.exec_driver_sql(connection.info.get(SQLITE_BEGIN_STATEMENT, "BEGIN"))
-
-
-def sqlite_pragma(dbapi_connection: Any, statement: str) -> Any:
-    """Run a PRAGMA on the raw driver connection (no SQLAlchemy autobegin) and return its value."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement)
-        row = cursor.fetchone()
-        return row[0] if row else None
-    finally:
-        cursor.close()
+    dialect_for(engine.dialect).configure_engine(engine)
 
 
 def _driver_missing(url: URL, exc: Exception) -> DatabaseURLError:

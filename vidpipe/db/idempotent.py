@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateTable
 
+from vidpipe.db.dialects import Dialect, dialect_for
 from vidpipe.db.errors import DuplicateRows
 from vidpipe.db.runner.adoption import literal_default, planned_normalisation, refuse_foreign_tables
-from vidpipe.db.runner.index_builds import build_index, drop_invalid_index
 from vidpipe.db.runner.table_locks import (
     add_foreign_key,
     declared_foreign_keys,
@@ -46,6 +46,20 @@ def _offline() -> bool:
     return op.get_context().as_sql
 
 
+def _dialect() -> Dialect:
+    return dialect_for(op.get_context().dialect)
+
+
+def _bind() -> sa.Connection | None:
+    """The run's connection; None offline, where the SQL is written for an empty database."""
+    return None if _offline() else op.get_bind()
+
+
+def _alters_by_rebuilding() -> bool:
+    """SQLite: columns change, and foreign keys are added, by rebuilding the table."""
+    return _dialect().alters_by_rebuilding
+
+
 def _inspector() -> sa.Inspector | None:
     return None if _offline() else sa.inspect(op.get_bind())
 
@@ -64,7 +78,8 @@ def ensure_table(table: sa.Table) -> None:
     if inspector is None or not inspector.has_table(table.name):
         op.execute(CreateTable(table))
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-            build_index(index, table.name)  # empty: the plain build, in the run's transaction
+            # Empty: the plain build, in the run's transaction.
+            _dialect().build_index(_bind(), op.execute, index, table.name)
         release_write_locks()  # its foreign keys locked the tables they refer to
         return
     _adopt(table, inspector)
@@ -84,12 +99,12 @@ def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
         _adopt(table, inspector)
         return
     defaults = [c for c in table.columns if c.name not in added and literal_default(c)]
-    sqlite = op.get_context().dialect.name == "sqlite"
+    rebuilding = _alters_by_rebuilding()
     new = [c for c in table.columns if c.name in added]
     # SQLite adds a foreign key only by rebuilding: from the first added column that has one,
     # the added columns go into the rebuild (appended in order, as ADD COLUMN would).
     first_fk = len(new)
-    if sqlite:
+    if rebuilding:
         first_fk = next((i for i, c in enumerate(new) if c.foreign_keys), len(new))
     for column in new[:first_fk]:
         _add_column(table.name, column)
@@ -97,7 +112,7 @@ def ensure_table_columns(table: sa.Table, added: tuple[str, ...]) -> None:
     if defaults or rebuilt:
         existing = tuple(c.name for c in rebuilt)
         stripped = {c.name for c in defaults}
-        copy_from = _before(table, existing, stripped) if sqlite else None
+        copy_from = _before(table, existing, stripped) if rebuilding else None
         with op.batch_alter_table(table.name, copy_from=copy_from) as alter:
             for column in defaults:
                 alter.alter_column(
@@ -203,7 +218,7 @@ def drop_referencing_columns(table_name: str, *names: str) -> None:
     dropping = [name for name in names if name in _column_names(table_name)]  # type: ignore[operator]
     if not dropping:
         return
-    if op.get_bind().dialect.name == "sqlite":
+    if _alters_by_rebuilding():
         with op.batch_alter_table(table_name) as batch:
             for name in dropping:
                 batch.drop_column(name)
@@ -224,7 +239,7 @@ def drop_server_defaults(table: sa.Table, *names: str) -> None:
     """
     inspector = _inspector()
     if inspector is None:
-        names = () if op.get_context().dialect.name == "sqlite" else names
+        names = () if _alters_by_rebuilding() else names
     else:
         defaulted = {c["name"] for c in inspector.get_columns(table.name) if c.get("default")}
         names = tuple(name for name in names if name in defaulted)
@@ -264,12 +279,12 @@ def ensure_index(index: sa.Index) -> None:
     """Create ``index`` unless a valid index of that name already exists on its table.
 
     On a table that holds rows the build lets the application's writes through, and an index
-    a failed build left invalid is built again (vidpipe.db.runner.index_builds).
+    a failed build left invalid is built again (each dialect's ``build_index``).
     """
     table = _table_of(index).name
     present = _index_names(table)
     if present is None or index.name not in present or _dropped_invalid(index, table):
-        build_index(index, table)
+        _dialect().build_index(_bind(), op.execute, index, table)
 
 
 def ensure_unique_index(index: sa.Index) -> None:
@@ -287,11 +302,13 @@ def ensure_unique_index(index: sa.Index) -> None:
     present = _index_names(table)
     if present is not None and index.name in present and not _dropped_invalid(index, table):
         return
-    build_index(index, table, check=lambda: _refuse_duplicates(index))
+    _dialect().build_index(_bind(), op.execute, index, table, lambda: _refuse_duplicates(index))
 
 
 def _dropped_invalid(index: sa.Index, table: str) -> bool:
-    return index.name is not None and drop_invalid_index(str(index.name), table)
+    return index.name is not None and _dialect().drop_invalid_index(
+        _bind(), op.execute, str(index.name), table
+    )
 
 
 def _refuse_duplicates(index: sa.Index) -> None:
@@ -347,7 +364,7 @@ def _add_column(table_name: str, column: sa.Column[Any]) -> None:
     (named like every other) in the batch rebuild it makes for it.
     """
     op.add_column(table_name, _column_to_add(column, foreign_keys=False))
-    if op.get_context().dialect.name == "sqlite":
+    if _alters_by_rebuilding():
         return
     for fk in sorted(column.foreign_keys, key=lambda fk: fk.target_fullname):
         referred_table, referred_column = fk.target_fullname.rsplit(".", 1)

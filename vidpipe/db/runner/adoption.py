@@ -23,7 +23,8 @@ from alembic import op
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase, UnconvertibleValue
+from vidpipe.db.dialects import dialect_for
+from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase
 from vidpipe.db.models import Base
 from vidpipe.db.runner.table_locks import add_foreign_key, release_write_locks
 
@@ -101,12 +102,12 @@ def planned_normalisation(table: sa.Table, adding: Collection[str] = ()) -> "Nor
     """
     changes, foreign_keys = _differences(table)
     bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
+    dialect = dialect_for(bind.dialect)
+    if not dialect.alters_by_rebuilding:
         foreign_keys = [fk for fk in foreign_keys if not set(_fk_columns(fk)[0]) & set(adding)]
-    if bind.dialect.name == "postgresql":
-        for name, change in changes.items():
-            if isinstance(change.get("type_"), sa.JSON):  # JSONB here: JSONDocument
-                _refuse_nul_escapes(table, name)
+    for name, change in changes.items():
+        if "type_" in change:
+            dialect.check_conversion(bind, table, name, change["type_"])
     return Normalisation(table, changes, foreign_keys)
 
 
@@ -129,7 +130,8 @@ class Normalisation:
         for name, change in changes.items():
             if change.get("nullable") is False:
                 _fill_nulls(table.c[name])
-        if bind.dialect.name == "sqlite":
+        dialect = dialect_for(bind.dialect)
+        if dialect.alters_by_rebuilding:
             with op.batch_alter_table(table.name) as batch:
                 for name, change in changes.items():
                     batch.alter_column(name, **change)
@@ -137,11 +139,8 @@ class Normalisation:
                     batch.create_foreign_key(_name(fk), fk.referred_table.name, *_fk_columns(fk))
         else:
             for name, change in changes.items():
-                if "type_" in change and bind.dialect.name == "postgresql":
-                    # Reinterpret the stored text (json, text) as the new type, not refuse it.
-                    quoted = bind.dialect.identifier_preparer.quote(name)
-                    spelled = table.c[name].type.compile(dialect=bind.dialect)
-                    change["postgresql_using"] = f"{quoted}::{spelled}"
+                if "type_" in change:
+                    change.update(dialect.type_change_options(bind, table.c[name]))
                 op.alter_column(table.name, name, **change)
             for fk in foreign_keys:
                 add_foreign_key(_name(fk), table.name, fk.referred_table.name, *_fk_columns(fk))
@@ -267,48 +266,6 @@ def _quiet(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-def _refuse_nul_escapes(table: sa.Table, name: str) -> None:
-    """Raise before ``json`` becomes ``jsonb`` if a row holds ``\\u0000``, which jsonb refuses.
-
-    PostgreSQL would fail the whole conversion with only "unsupported Unicode escape sequence";
-    this names the rows instead (by key, never by value: a row may hold credentials). The text
-    search finds candidates cheaply, a cast of each one in a savepoint confirms it (an escaped
-    backslash followed by ``u0000`` is harmless).
-    """
-    bind = op.get_bind()
-    quote = bind.dialect.identifier_preparer.quote
-    key = [column.name for column in table.primary_key.columns]
-    column = quote(name)
-    candidates = bind.execute(
-        sa.text(
-            f"SELECT {', '.join(map(quote, key))} FROM {quote(table.name)} "
-            f"WHERE strpos({column}::text, '\\u0000') > 0"
-        )
-    ).all()
-    refused = []
-    for row in candidates:
-        where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
-        values = {f"k{i}": value for i, value in enumerate(row)}
-        try:
-            with bind.begin_nested():
-                bind.execute(
-                    sa.text(f"SELECT {column}::jsonb FROM {quote(table.name)} WHERE {where}"),
-                    values,
-                )
-        except sa.exc.DataError:
-            refused.append(", ".join(f"{k} {v}" for k, v in zip(key, row, strict=True)))
-    if refused:
-        raise UnconvertibleValue(
-            f"{table.name}.{name} cannot become jsonb: {len(refused)} row(s) hold the JSON "
-            f"escape \\u0000 (a NUL character), which PostgreSQL's jsonb cannot store: "
-            f"{'; '.join(refused)}. Nothing was changed. Remove the NUL from those values, "
-            "then upgrade again.",
-            table=table.name,
-            column=name,
-            rows=refused,
-        )
 
 
 def literal_default(column: sa.Column[Any]) -> bool:

@@ -7,20 +7,12 @@ MariaDB commits each DDL statement on its own, so checking revision by revision 
 revision's tables and only then refuse at the next.
 
 A count is only worth something if nobody can add a row between the count and the DROP, so the
-application's writers are held off first, and until the downgrade is over:
+application's writers are held off first, and until the downgrade is over (each dialect's
+``hold_writers_off``, vidpipe.db.dialects):
 
-- PostgreSQL: ``LOCK TABLE ... IN ACCESS EXCLUSIVE MODE`` on every table that loses data, in the
-  migration's own transaction, so the lock lasts until the DDL commits. It waits for
-  transactions already writing there (under the migration's ``lock_timeout``), so their rows
-  are counted; later writers wait, then find the table gone and fail: an error, never a loss.
-- MariaDB/MySQL: DDL commits at once, so no transaction can hold such a lock across it.
-  ``LOCK TABLES ... WRITE`` on every vidpipe table and the version table does (it outlives
-  COMMIT and DDL; only ``UNLOCK TABLES`` or the end of the session releases it; a session under
-  it may touch only the tables it locked, hence all of vidpipe's). It needs the ``LOCK TABLES``
-  privilege. Renaming each table aside and counting the holding copy was considered: the
-  revisions drop tables by name, so they would have to know about it.
-- SQLite: the migration already holds the database's write lock (``BEGIN IMMEDIATE``) from
-  before the count to the commit; no writer gets in between.
+PostgreSQL locks the tables that lose data in the migration's transaction, MariaDB/MySQL locks
+every vidpipe table with ``LOCK TABLES`` (it outlives the DDL's implicit commits), and on SQLite
+the migration's own write lock already keeps every writer out.
 
 Where Alembic's command is found: env.py is not told which command runs. Alembic hands the
 command's step function to the environment (``EnvironmentContext(fn=...)``); the downgrade
@@ -36,7 +28,7 @@ import io
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -44,6 +36,7 @@ from alembic.operations import Operations
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import DataLossRefused
 
 __all__ = ["Drops", "guard_downgrade", "offline_notice", "planned_drops", "refuse_data_loss"]
@@ -88,17 +81,11 @@ def guard_downgrade(
         yield
         return
     destination = str(context.get_revision_argument() or "base")
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        _lock_postgresql_tables(connection, drops.touched_tables())
-        refuse_data_loss(connection, drops, destination)
-        yield  # the lock ends with the migration's transaction
-    elif dialect in ("mysql", "mariadb"):
-        with _mysql_tables_locked(connection, [*vidpipe_tables, *drops.touched_tables()]):
-            refuse_data_loss(connection, drops, destination)
-            yield
-    else:
-        # SQLite: the migration lock is the database's write lock, held from before this count.
+    inspector = sa.inspect(connection)
+    losing = [table for table in drops.touched_tables() if inspector.has_table(table)]
+    if losing:
+        logger.info("Holding writers off %s until the downgrade is done", ", ".join(losing))
+    with dialect_for(connection.dialect).hold_writers_off(connection, losing, vidpipe_tables):
         refuse_data_loss(connection, drops, destination)
         yield
 
@@ -175,39 +162,6 @@ def offline_notice(drops: Drops) -> str:
         f"-- vidpipe: WARNING, this downgrade drops {drops.describe()} and every row in them.\n"
         "-- vidpipe: offline, nothing could be counted; back up what they hold before running it."
     )
-
-
-def _lock_postgresql_tables(connection: sa.Connection, tables: list[str]) -> None:
-    present = [table for table in tables if sa.inspect(connection).has_table(table)]
-    if not present:
-        return
-    quote = connection.dialect.identifier_preparer.quote
-    logger.info("Holding writers off %s until the downgrade commits", ", ".join(present))
-    connection.exec_driver_sql(
-        f"LOCK TABLE {', '.join(quote(table) for table in present)} IN ACCESS EXCLUSIVE MODE"
-    )
-
-
-@contextmanager
-def _mysql_tables_locked(connection: sa.Connection, tables: list[str]) -> Iterator[None]:
-    inspector = sa.inspect(connection)
-    present = [table for table in dict.fromkeys(tables) if inspector.has_table(table)]
-    quote = connection.dialect.identifier_preparer.quote
-    logger.info("Holding writers off %s until the downgrade is done", ", ".join(present))
-    # LOCK TABLES commits what the connection has open; the migration lock left none open.
-    connection.exec_driver_sql(
-        f"LOCK TABLES {', '.join(f'{quote(table)} WRITE' for table in present)}"
-    )
-    try:
-        yield
-    except BaseException:
-        # UNLOCK TABLES commits what is open: roll a failed run back first. A dead connection
-        # has lost its locks with its session, and the original error is the one to report.
-        with suppress(sa.exc.DBAPIError):
-            connection.rollback()
-            connection.exec_driver_sql("UNLOCK TABLES")
-        raise
-    connection.exec_driver_sql("UNLOCK TABLES")
 
 
 @contextmanager

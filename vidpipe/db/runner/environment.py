@@ -4,17 +4,14 @@ Kept in the package (not in env.py) so the CLI, the programmatic API and the whe
 very same code, and so it can be tested and imported without Alembic's runtime context.
 """
 
-import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
-from sqlalchemy import event
 
-from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
-from vidpipe.db.errors import ForeignKeyViolation
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 from vidpipe.db.runner import safety
 from vidpipe.db.runner.adoption import refuse_foreign_tables
@@ -26,12 +23,11 @@ from vidpipe.db.runner.table_locks import commits_after_each_table
 __all__ = [
     "BRANCH_LABEL",
     "VERSION_TABLE",
-    "check_sqlite_foreign_keys",
     "configure_options",
     "include_name",
     "include_object_on",
     "run_migrations",
-    "set_postgresql_timeouts",
+    "set_run_timeouts",
 ]
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
@@ -64,29 +60,25 @@ def include_object_on(dialect_name: str) -> Callable[..., bool]:
     return include_object
 
 
-def configure_options(dialect_name: str) -> dict[str, Any]:
-    """The ``context.configure`` options vidpipe's revisions are written for, per dialect."""
-    options: dict[str, Any] = {
+def configure_options(
+    dialect_name: str, connection: sa.Connection | None = None
+) -> dict[str, Any]:
+    """The ``context.configure`` options vidpipe's revisions are written for, on the dialect
+    (its own: vidpipe.db.dialects); ``connection`` is the run's, None offline."""
+    return {
         "target_metadata": Base.metadata,
         "version_table": VERSION_TABLE,
         "include_name": include_name,
         "include_object": include_object_on(dialect_name),
         "compare_type": True,
+        **dialect_for(dialect_name).migration_options(connection),
     }
-    if dialect_name == "sqlite":
-        # SQLite cannot ALTER most things: batch mode rebuilds the table (move and copy).
-        options["render_as_batch"] = True
-    elif dialect_name in ("mysql", "mariadb"):
-        # DDL commits implicitly here, so record each revision as soon as it is done: a crash
-        # then resumes from the last finished revision, and idempotency covers the rest.
-        options["transaction_per_migration"] = True
-    return options
 
 
 def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> None:
     """Run the revisions the command asked for over ``connection``, in one transaction (on
     PostgreSQL committed mid-way where a table that holds rows would otherwise stay locked for
-    the rest of the run: vidpipe.db.runner.mid_run_commits).
+    the rest of the run: vidpipe.db.dialects.postgresql).
 
     The run holds the migration lock throughout and is refused before it writes anything if
     the version table or a downgrade's data loss says so (vidpipe.db.runner.safety). A run whose
@@ -98,16 +90,12 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
 
 
 def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
-    options = configure_options(connection.dialect.name)
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite:
-        # Only an engine that emits a real BEGIN (vidpipe.db.engine.configure_sqlite) makes
-        # SQLite's DDL transactional; with any other, a failed revision may leave tables behind.
-        options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
+    dialect = dialect_for(connection.dialect)
+    options = configure_options(connection.dialect.name, connection)
     lock_timeout = safety.run_settings(context).lock_timeout
     vidpipe_tables = [*Base.metadata.tables, VERSION_TABLE]
     with (
-        _sqlite_foreign_keys_off(connection) if sqlite else _nothing(),
+        dialect.around_run(connection),
         # Taken before Alembic reads the version table, so a run that waited sees the revision
         # the previous holder left (vidpipe.db.runner.locking).
         migration_lock(connection, lock_timeout),
@@ -120,30 +108,25 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
             context.begin_transaction(),
             # Adopting, the run stays one transaction (but for concurrent index builds): a
             # refusal half-way, of a table or a value, then leaves the database as it was.
-            _nothing() if adopting else commits_after_each_table(connection),
+            nullcontext() if adopting else commits_after_each_table(connection),
         ):
-            set_postgresql_timeouts(context)
+            set_run_timeouts(context)
             # After the timeouts: on PostgreSQL the guard's table locks wait under them.
             with safety.data_loss_guard(context, connection, vidpipe_tables):
                 if adopting:
                     # Before any DDL, the version table's included: on MariaDB DDL commits itself.
                     refuse_foreign_tables(connection, Base.metadata.sorted_tables)
-                with _rows_changed(connection) if sqlite else _nothing() as changed:
+                with dialect.around_revisions(connection, VERSION_TABLE):
                     context.run_migrations()
-            if sqlite and changed():
-                check_sqlite_foreign_keys(connection)
 
 
-def set_postgresql_timeouts(context: EnvironmentContext) -> None:
-    """``SET LOCAL`` the migration's lock and statement timeouts (PostgreSQL only).
-
-    Local to the migration transaction, so a host's connection keeps its own settings.
-    """
-    if context.get_context().dialect.name != "postgresql":
-        return
+def set_run_timeouts(context: EnvironmentContext) -> None:
+    """Give the migration's transaction its lock and statement timeouts, where the dialect's
+    transaction carries them (PostgreSQL's ``SET LOCAL``); offline, into the script."""
     settings = safety.run_settings(context)  # each value checked to be a plain duration
-    context.execute(f"SET LOCAL lock_timeout = '{settings.ddl_lock_timeout}'")
-    context.execute(f"SET LOCAL statement_timeout = '{settings.statement_timeout}'")
+    dialect = dialect_for(context.get_context().dialect)
+    for statement in dialect.run_timeouts(settings.ddl_lock_timeout, settings.statement_timeout):
+        context.execute(statement)
 
 
 def _adopting(context: EnvironmentContext) -> bool:
@@ -151,68 +134,3 @@ def _adopting(context: EnvironmentContext) -> bool:
     migration_context = context.get_context()
     moving = migration_context.opts.get("destination_rev") is not None
     return moving and not migration_context.get_current_heads()
-
-
-def check_sqlite_foreign_keys(connection: sa.Connection) -> None:
-    """Raise (so the transaction rolls back) if any row points at a missing parent."""
-    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    if problems:
-        shown = "; ".join(
-            f"{table} rowid {rowid} -> missing {parent}" for table, rowid, parent, _ in problems[:5]
-        )
-        raise ForeignKeyViolation(
-            f"{len(problems)} row(s) violate foreign keys after the migration ({shown}); "
-            "the migration was rolled back. Repair or delete those rows, then upgrade again."
-        )
-
-
-@contextmanager
-def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
-    """Turn foreign keys off while tables are rebuilt, and back on afterwards.
-
-    Batch mode drops and renames tables; with foreign keys on, that would cascade or fail.
-    The pragma is ignored inside a transaction, so it is set on the raw connection before
-    Alembic begins one; a connection handed in mid-transaction keeps its setting.
-    """
-    if connection.in_transaction():
-        yield
-        return
-    raw = connection.connection.dbapi_connection
-    was_on = sqlite_pragma(raw, "PRAGMA foreign_keys") == 1
-    if was_on:
-        sqlite_pragma(raw, "PRAGMA foreign_keys=OFF")
-    try:
-        yield
-    finally:
-        if was_on:
-            sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
-
-
-#: Statements that can leave a row pointing nowhere while foreign keys are off: writes to rows,
-#: and dropped or renamed tables (a batch rebuild does all of them). Additive DDL cannot.
-_ROW_CHANGING = re.compile(
-    r"\s*(INSERT|UPDATE|DELETE|REPLACE|DROP\s+TABLE|ALTER\s+TABLE\s+\S+\s+RENAME)", re.I
-)
-
-
-@contextmanager
-def _rows_changed(connection: sa.Connection) -> Iterator[Callable[[], bool]]:
-    """Watch the run: ``PRAGMA foreign_key_check`` reads every row of every table, which on a
-    big database costs more than the migration itself, so it runs only when needed."""
-    changed = False
-
-    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        nonlocal changed
-        if not changed and VERSION_TABLE not in statement and _ROW_CHANGING.match(statement):
-            changed = True
-
-    event.listen(connection, "before_cursor_execute", watch)
-    try:
-        yield lambda: changed
-    finally:
-        event.remove(connection, "before_cursor_execute", watch)
-
-
-@contextmanager
-def _nothing() -> Iterator[Callable[[], bool]]:
-    yield lambda: False

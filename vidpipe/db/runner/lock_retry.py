@@ -7,21 +7,23 @@ fires, the run is tried again after a back-off (``ddl_retry_delay``, doubled eac
 :data:`MAX_RETRY_DELAY`), up to ``ddl_retries`` more times: a deploy during traffic then
 succeeds as soon as the blocking transaction ends, and gives up with :class:`DDLLockTimeout`,
 naming the statement, its table and what held the table, if it never does. Each retry is
-logged at WARNING.
+logged at WARNING. Which errors are lock waits, and who holds the table, each dialect answers
+(``is_lock_wait``, ``blockers``: vidpipe.db.dialects).
 
 What is retried is the whole run. On PostgreSQL the failed attempt's transaction is rolled
 back and the migration lock released while it backs off (another replica may finish the work
 meanwhile; the retry then finds the database at head). What the attempt committed before
-(vidpipe.db.runner.mid_run_commits: the revisions before, and the tables of the revision it was in
+(vidpipe.db.dialects.postgresql: the revisions before, and the tables of the revision it was in
 that hold rows) stays; the revision it was in is not recorded, and the retry runs it again from
 its start: revisions are idempotent.
 
 MariaDB/MySQL: the same retry applies. Its DDL waits for a metadata lock up to the session's
 ``lock_wait_timeout`` (the server's default is a day, while every later query on the table
 queues behind the waiting DDL), so the run sets it to ``ddl_lock_timeout`` rounded up to whole
-seconds and treats error 1205 (lock wait timeout; InnoDB row locks give it too, after
-``innodb_lock_wait_timeout``) and 1213 (deadlock) as a lock wait. Each revision commits on its
-own there and is recorded when done, so the retry resumes with the revision that waited.
+seconds (vidpipe.db.dialects.mariadb) and treats error 1205 (lock wait timeout; InnoDB row
+locks give it too, after ``innodb_lock_wait_timeout``) and 1213 (deadlock) as a lock wait.
+Each revision commits on its own there and is recorded when done, so the retry resumes with the
+revision that waited.
 
 A connection handed in already inside a transaction is not retried: the failed statement
 aborted the caller's transaction, which vidpipe cannot replay; the error is raised at once.
@@ -31,17 +33,16 @@ SQLite waits ``busy_timeout`` instead and is not retried.
 import logging
 import math
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 
+from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects.base import pause
 from vidpipe.db.errors import DDLLockTimeout, MigrationSettingError
-from vidpipe.db.runner.locking import pause
-from vidpipe.db.runner.pooler import no_server_side_prepares
 
 __all__ = [
     "DDL_RETRIES",
@@ -70,10 +71,6 @@ MAX_RETRY_DELAY = 60.0
 
 _DURATION = re.compile(r"(\d+)(ms|s|min|h)?")
 _MILLISECONDS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
-#: SQLSTATE lock_not_available (lock_timeout fired) and deadlock_detected.
-_POSTGRESQL_LOCK_WAITS = ("55P03", "40P01")
-#: ER_LOCK_WAIT_TIMEOUT and ER_LOCK_DEADLOCK.
-_MYSQL_LOCK_WAITS = (1205, 1213)
 #: The tables a DDL or DML statement names, as vidpipe's revisions write them (a foreign key's
 #: REFERENCES locks its parent table too).
 _TABLE = re.compile(
@@ -124,24 +121,25 @@ def retrying_lock_waits(
     lock, at most ``settings.retries`` more times; then raise :class:`DDLLockTimeout`."""
     external = connection.in_transaction()
     retries = 0 if external else settings.retries
+    dialect = dialect_for(connection.dialect)
     # The same statements repeat on each try: a prepared one would not survive a transaction
     # pooler (vidpipe.db.runner.pooler).
     with (
-        no_server_side_prepares(connection),
-        _mysql_lock_wait(connection, None if external else settings.mysql_lock_wait),
+        dialect.without_prepared_statements(connection),
+        dialect.session_lock_wait(connection, None if external else settings.mysql_lock_wait),
     ):
         for attempt in range(1, retries + 2):
             try:
                 run()
                 return
             except sa.exc.DBAPIError as exc:
-                if not _waited_for_lock(exc, connection.dialect.name):
+                if not dialect.is_lock_wait(exc):
                     raise
                 tables = _TABLE.findall(exc.statement or "")
                 table = tables[0] if tables else None
                 blockers: list[tuple[int, str, str]] = []
                 if not external:
-                    table, blockers = _blocked_on(connection, tables)
+                    table, blockers = dialect.blockers(connection, tables)
                 if attempt > retries:
                     raise _gave_up(exc, table, attempt, blockers) from exc
                 delay = settings.backoff(attempt)
@@ -156,76 +154,6 @@ def retrying_lock_waits(
                     delay,
                 )
                 pause(connection, delay)
-
-
-@contextmanager
-def _mysql_lock_wait(connection: sa.Connection, seconds: int | None) -> Iterator[None]:
-    """Run the block with the session's ``lock_wait_timeout`` (metadata locks) at ``seconds``.
-
-    The server's default is a day, during which a DDL statement queued behind an application's
-    transaction would hold up every later query on its table.
-    """
-    if seconds is None or connection.dialect.name not in ("mysql", "mariadb"):
-        yield
-        return
-    previous = int(connection.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar_one())
-    connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
-    connection.commit()  # the lock and the run expect no open transaction
-    try:
-        yield
-    finally:
-        # A connection that died in the run keeps nothing to restore; its error is the one raised.
-        with suppress(sa.exc.DBAPIError):
-            if connection.in_transaction():
-                connection.rollback()
-            connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {previous}")
-            connection.commit()
-
-
-def _waited_for_lock(exc: sa.exc.DBAPIError, dialect_name: str) -> bool:
-    original = exc.orig
-    if dialect_name == "postgresql":
-        # psycopg and asyncpg name it differently (vidpipe.db.runner.locking reads it the same way).
-        sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-        return sqlstate in _POSTGRESQL_LOCK_WAITS
-    if dialect_name in ("mysql", "mariadb"):
-        args: tuple[Any, ...] = getattr(original, "args", ())
-        return bool(args) and args[0] in _MYSQL_LOCK_WAITS
-    return False
-
-
-def _blocked_on(
-    connection: sa.Connection, tables: list[str]
-) -> tuple[str | None, list[tuple[int, str, str]]]:
-    """Which of ``tables`` another session holds a lock on now, and those sessions as
-    ``(pid, state, query)`` (PostgreSQL; elsewhere the first table and no sessions)."""
-    first = tables[0] if tables else None
-    if not tables or connection.dialect.name != "postgresql":
-        return first, []
-    try:
-        if connection.in_transaction():
-            connection.rollback()  # the failed attempt's, if the run left it open
-        rows = connection.execute(
-            sa.text(
-                "SELECT DISTINCT c.relname, a.pid, a.state, a.query FROM pg_locks l "
-                "JOIN pg_class c ON c.oid = l.relation "
-                "JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.relation IN "
-                "(SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name) "
-                "AND l.granted AND l.pid <> pg_backend_pid() ORDER BY a.pid"
-            ),
-            {"tables": tables},
-        ).all()
-        connection.rollback()
-    except sa.exc.DBAPIError:
-        return first, []  # only for the message: the lock wait is the error that matters
-    if not rows:
-        return first, []
-    held = {row[0] for row in rows}
-    table = next(name for name in tables if name in held)
-    return table, [
-        (pid, state or "", query or "") for name, pid, state, query in rows if name == table
-    ]
 
 
 def _gave_up(

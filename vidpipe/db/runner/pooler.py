@@ -9,24 +9,23 @@ with a statement of the same name that another client left there:
 - psycopg 3 prepares a query after ``prepare_threshold`` (5) executions on one connection, so
   a run that repeats a query (the retried lock statement, say) would break; the engines made
   here set ``prepare_threshold=None``, and a psycopg connection handed in runs the migration
-  with it too (:func:`no_server_side_prepares`), then gets its own value back.
+  with it too, then gets its own value back.
 - asyncpg prepares every statement, under names (``__asyncpg_stmt_1__``) that repeat across
   clients; the engines made here name them uniquely and cache none, as SQLAlchemy's asyncpg
   notes recommend. An async engine handed in must be made the same way (see README).
 
 Everything else a run does is pooler-safe by construction: the migration lock is held by the
 run's one transaction (vidpipe.db.runner.locking) and the timeouts are ``SET LOCAL``.
+The driver arguments themselves live with the dialect (vidpipe.db.dialects.postgresql).
 """
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.engine import create_async_engine, create_engine, resolve_url
 
 if TYPE_CHECKING:
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = [
     "migration_async_engine",
     "migration_engine",
-    "no_server_side_prepares",
     "pooler_safe_connect_args",
 ]
 
@@ -43,18 +41,7 @@ __all__ = [
 def pooler_safe_connect_args(url: str | URL | None) -> dict[str, Any]:
     """The driver arguments that keep ``url``'s driver off named prepared statements."""
     resolved = resolve_url(url)
-    if resolved.get_backend_name() != "postgresql":
-        return {}
-    driver = resolved.get_driver_name()
-    if driver == "psycopg":
-        return {"prepare_threshold": None}
-    if driver == "asyncpg":
-        return {
-            "prepared_statement_name_func": _unique_statement_name,
-            "prepared_statement_cache_size": 0,
-            "statement_cache_size": 0,
-        }
-    return {}
+    return dialect_for(resolved.get_backend_name()).connect_args(resolved)
 
 
 def migration_engine(url: str | URL | None) -> sa.Engine:
@@ -67,22 +54,3 @@ def migration_async_engine(url: str | URL | None) -> "AsyncEngine":
     return create_async_engine(
         url, poolclass=NullPool, connect_args=pooler_safe_connect_args(url)
     )
-
-
-@contextmanager
-def no_server_side_prepares(connection: sa.Connection) -> Iterator[None]:
-    """Run the block with psycopg's automatic prepared statements off on ``connection``."""
-    driver_connection = connection.connection.driver_connection
-    if connection.dialect.driver != "psycopg" or driver_connection is None:
-        yield
-        return
-    previous = driver_connection.prepare_threshold
-    driver_connection.prepare_threshold = None
-    try:
-        yield
-    finally:
-        driver_connection.prepare_threshold = previous
-
-
-def _unique_statement_name() -> str:
-    return f"__vidpipe_{uuid.uuid4().hex}__"

@@ -8,7 +8,7 @@ rewrite, no scan: vidpipe's new NOT NULL columns have constant defaults), but th
 until the transaction ends, and a run is one transaction: a table changed first waited for the
 whole rest of its revision, up to the next commit. So the idempotent helpers
 (vidpipe.db.idempotent) call :func:`release_write_locks` after each table's changes: if the run
-holds such a lock on a table that holds rows, it commits (vidpipe.db.runner.mid_run_commits), and
+holds such a lock on a table that holds rows, it commits (vidpipe.db.dialects.postgresql), and
 writers wait for that table's own changes only.
 
 A foreign key added to a table with rows is checked by reading every row, under those locks. On
@@ -23,6 +23,8 @@ Before any of these locks is granted, the ``ALTER`` waits for the transactions w
 table, and writes that arrive meanwhile queue behind it, for at most ``ddl_lock_timeout``
 (vidpipe.db.runner.lock_retry retries the run after that).
 
+Which locks stop writes, and how a ``NOT VALID`` key is validated, the dialect says
+(``tables_blocking_writes``, ``validate_foreign_keys``: vidpipe.db.dialects.postgresql).
 MariaDB commits each DDL statement by itself, and SQLite lets no one else write during a
 migration: nothing changes there, nor offline (the script is for an empty database).
 """
@@ -34,11 +36,8 @@ import sqlalchemy as sa
 from alembic import op
 from alembic.runtime.migration import MigrationContext
 
-from vidpipe.db.runner.mid_run_commits import (
-    can_commit_mid_run,
-    commit_mid_run,
-    holds_rows,
-)
+from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects.base import ForeignKey, holds_rows
 
 __all__ = [
     "add_foreign_key",
@@ -50,18 +49,6 @@ __all__ = [
 
 #: In ``Connection.info`` while the run may commit after each table (vidpipe.db.runner.environment).
 _COMMITS_AFTER_EACH_TABLE = "vidpipe.commits_after_each_table"
-#: A foreign key as the revision declares it: its columns and the table it refers to.
-ForeignKey = tuple[tuple[str, ...], str]
-
-#: The table locks that make INSERT, UPDATE or DELETE (ROW EXCLUSIVE) wait.
-_BLOCKING_WRITES = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
-#: The run's own tables (of its schema, not the catalog's) that it holds such a lock on.
-_LOCKED_TABLES = sa.text(
-    "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-    "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted "
-    "AND c.relkind IN ('r', 'p') AND c.relnamespace = to_regnamespace(current_schema()) "
-    "AND l.mode = ANY(CAST(:modes AS text[]))"
-)
 
 
 @contextmanager
@@ -81,19 +68,23 @@ def release_write_locks() -> None:
     if not _commits_after_each_table(context):
         return
     bind = op.get_bind()
-    modes = {"modes": list(_BLOCKING_WRITES)}
-    locked = bind.execute(_LOCKED_TABLES, modes).scalars().all()
+    dialect = dialect_for(bind.dialect)
+    locked = dialect.tables_blocking_writes(bind)
     # The version table is the run's own: created by it on a new database, never written by the
     # application.
     if any(holds_rows(bind, name) for name in locked if name != context.version_table):
-        commit_mid_run(bind)
+        dialect.commit_mid_run(bind)
 
 
 def _commits_after_each_table(context: MigrationContext) -> bool:
     if context.as_sql:
         return False
     bind = context.bind
-    return bind is not None and _COMMITS_AFTER_EACH_TABLE in bind.info and can_commit_mid_run(bind)
+    return (
+        bind is not None
+        and _COMMITS_AFTER_EACH_TABLE in bind.info
+        and dialect_for(bind.dialect).can_commit_mid_run(bind)
+    )
 
 
 def add_foreign_key(
@@ -127,25 +118,12 @@ def declared_foreign_keys(columns: Iterable[sa.Column]) -> set[ForeignKey]:  # t
 
 
 def validate_foreign_keys(table_name: str, declared: set[ForeignKey]) -> None:
-    """Validate the ``NOT VALID`` foreign keys of ``table_name`` that are ``declared``: this
-    run's, or a run's that died before validating them."""
+    """Validate the foreign keys of ``table_name`` that are ``declared`` and were added without
+    checking rows (``NOT VALID`` on PostgreSQL): this run's, or a run's that died before
+    validating them."""
     context = op.get_context()
-    if context.as_sql or context.dialect.name != "postgresql" or not declared:
+    if context.as_sql or not declared:
         return
-    bind = op.get_bind()
-    unvalidated = set(
-        bind.execute(
-            sa.text(
-                "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:table) "
-                "AND contype = 'f' AND NOT convalidated"
-            ),
-            {"table": table_name},
-        ).scalars()
+    dialect_for(context.dialect).validate_foreign_keys(
+        op.get_bind(), op.execute, table_name, declared
     )
-    if not unvalidated:
-        return
-    quote = bind.dialect.identifier_preparer.quote
-    for fk in sa.inspect(bind).get_foreign_keys(table_name):
-        name, key = fk["name"], (tuple(fk["constrained_columns"]), fk["referred_table"])
-        if name in unvalidated and key in declared:
-            op.execute(f"ALTER TABLE {quote(table_name)} VALIDATE CONSTRAINT {quote(str(name))}")

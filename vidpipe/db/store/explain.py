@@ -6,21 +6,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from vidpipe.db.dialects import ANOTHER_SAVE_WON, dialect_for
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.models import Keyframe, Scene, VideoClip
 
 __all__ = ["explain_integrity_error", "explain_lost_race"]
-
-#: SQLSTATEs of a transaction that lost to a concurrent one: PostgreSQL's serialization failure
-#: (REPEATABLE READ, SERIALIZABLE) and deadlock.
-_POSTGRESQL_LOST_RACE = {"40001", "40P01"}
-#: MariaDB/MySQL's deadlock: InnoDB then rolls back the victim's whole transaction, SAVEPOINT and
-#: all, so the savepoint's own rollback fails next (1305, "SAVEPOINT ... does not exist").
-_MYSQL_DEADLOCK = 1213
-#: Duplicate key: PostgreSQL's SQLSTATE, MariaDB/MySQL's error number, SQLite's message.
-_POSTGRESQL_UNIQUE_VIOLATION = "23505"
-_MYSQL_DUPLICATE_KEY = 1062
-_SQLITE_UNIQUE_VIOLATION = "UNIQUE constraint failed"
 
 
 def explain_integrity_error(
@@ -28,7 +18,7 @@ def explain_integrity_error(
 ) -> StoryboardError | IntegrityError:
     """Name the scenes whose keyframes or clips kept an old storyboard from being replaced,
     or the projects whose scenes another transaction wrote at the same time."""
-    if _is_duplicate_key(exc):
+    if dialect_for(session.get_bind().dialect).is_duplicate_key(exc):
         return _lost_race(project_ids)
     in_use = session.execute(
         sa.select(Scene.project_id, Scene.scene_index)
@@ -59,38 +49,16 @@ def explain_integrity_error(
 def explain_lost_race(
     dialect: str, project_ids: list[uuid.UUID], exc: OperationalError
 ) -> StoryboardError | OperationalError:
-    """Say that another transaction saved first, when the database refused this one for that.
-
-    PostgreSQL refuses to lock a row changed after a REPEATABLE READ or SERIALIZABLE snapshot;
-    SQLite refuses the write lock to a transaction that read before another one wrote (or
-    after the busy timeout). Anything else is returned as it is.
-    """
-    if dialect == "postgresql" and getattr(exc.orig, "sqlstate", None) in _POSTGRESQL_LOST_RACE:
-        return _lost_race(project_ids)
-    if dialect in ("mysql", "mariadb") and _in_chain(exc, _MYSQL_DEADLOCK):
-        return StoryboardError(
-            f"MariaDB/MySQL found a deadlock between the save of project {_named(project_ids)} "
-            "and another transaction (InnoDB's gap locks: concurrent saves that replace "
-            "stored storyboards can meet in them) and rolled back this whole transaction, "
-            "including the caller's earlier work. Nothing was saved: roll back the session and "
-            "retry the transaction"
-        )
-    if dialect == "sqlite" and "database is locked" in str(exc.orig):
-        return StoryboardError(
-            f"Another connection was writing to the SQLite database while the storyboard of "
-            f"project {_named(project_ids)} was being saved, and this transaction could not wait "
-            "for it: it had read before saving (or waited longer than the busy timeout). "
-            "Nothing was saved: roll back and retry, saving before reading in the same "
-            "transaction or beginning it with BEGIN IMMEDIATE (README: Storing storyboards)"
-        )
-    return exc
+    """Say that another transaction saved first, when the database refused this one for that
+    (each dialect knows how it says so: ``lost_race``); anything else is returned as it is."""
+    message = dialect_for(dialect).lost_race(exc)
+    if message is None:
+        return exc
+    return StoryboardError(message.format(projects=_named(project_ids)))
 
 
 def _lost_race(project_ids: list[uuid.UUID]) -> StoryboardError:
-    return StoryboardError(
-        f"Another save of project {_named(project_ids)} won: it committed a storyboard after "
-        "this transaction began. Nothing was saved: roll back, and retry to replace it"
-    )
+    return StoryboardError(ANOTHER_SAVE_WON.format(projects=_named(project_ids)))
 
 
 def _named(project_ids: list[uuid.UUID], shown: int = 5) -> str:
@@ -98,23 +66,3 @@ def _named(project_ids: list[uuid.UUID], shown: int = 5) -> str:
     ids = sorted(project_ids)
     more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
     return ", ".join(map(str, ids[:shown])) + more
-
-
-def _in_chain(exc: BaseException, errno: int) -> bool:
-    """Whether a driver error with MariaDB/MySQL error number ``errno`` caused ``exc``."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        orig = getattr(seen, "orig", seen)
-        if (getattr(orig, "args", None) or [None])[0] == errno:
-            return True
-        seen = seen.__context__
-    return False
-
-
-def _is_duplicate_key(exc: IntegrityError) -> bool:
-    orig = exc.orig
-    return (
-        getattr(orig, "sqlstate", None) == _POSTGRESQL_UNIQUE_VIOLATION
-        or (getattr(orig, "args", None) or [None])[0] == _MYSQL_DUPLICATE_KEY
-        or _SQLITE_UNIQUE_VIOLATION in str(orig)
-    )

@@ -8,7 +8,8 @@ MariaDB and MySQL are the dialects whose limits a storyboard can reach:
   and the caller's transaction (work done before the save included) is lost with it.
 
 PostgreSQL (1 GB a value) and SQLite (1e9 bytes a value) have no limit a storyboard reaches
-before it exhausts memory, so nothing is checked there.
+before it exhausts memory, so nothing is checked there. Each dialect states its limits
+(``text_column_bytes``, ``max_statement_bytes``: vidpipe.db.dialects).
 
 A statement's size is counted as PyMySQL and aiomysql send it: each value as an escaped
 literal, JSON values as the dialect's serialiser writes them. Those drivers send an
@@ -17,12 +18,13 @@ the packet fits in its statement as long as ``max_allowed_packet`` is 1 MB or mo
 default is 16 MB, MySQL's 64 MB).
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.store.rows import (
     Prepared,
@@ -32,10 +34,7 @@ from vidpipe.db.store.rows import (
     scenes_table,
 )
 
-__all__ = ["TEXT_COLUMN_BYTES", "refuse_oversized"]
-
-#: The capacity of a MariaDB/MySQL ``TEXT`` column (what an unsized ``sa.Text`` becomes there).
-TEXT_COLUMN_BYTES = 2**16 - 1
+__all__ = ["refuse_oversized"]
 
 #: Room left in a packet for the statement's SQL and the protocol's framing.
 STATEMENT_MARGIN = 16 * 1024
@@ -49,8 +48,6 @@ ROW_BYTES_PER_JSON_CHARACTER = 20
 #: What PyMySQL's escape_string doubles (a backslash is prefixed to each).
 _ESCAPED = str.maketrans({c: "xx" for c in "\\\0\n\r\032\"'"})
 
-_PACKET_KEY = "vidpipe.max_allowed_packet"
-
 
 def refuse_oversized(session: Session, storyboards: list[Prepared]) -> None:
     """Raise :class:`StoryboardError` naming the project, field and size that would not fit.
@@ -58,17 +55,15 @@ def refuse_oversized(session: Session, storyboards: list[Prepared]) -> None:
     Called with the rows about to be written, before any of them is sent.
     """
     connection = session.connection()
-    check = _CHECKS.get(connection.dialect.name)
-    if check is not None:
-        check(connection, storyboards)
-
-
-def _check_mysql(connection: sa.Connection, storyboards: list[Prepared]) -> None:
-    for prepared in storyboards:
-        for position, row in enumerate(prepared.scene_rows):
-            for name, value in row.items():
-                _check_text(prepared, position, row["scene_index"], name, value)
-    packet = _max_allowed_packet(connection)
+    dialect = dialect_for(connection.dialect)
+    if dialect.text_column_bytes is not None:
+        for prepared in storyboards:
+            for position, row in enumerate(prepared.scene_rows):
+                for name, value in row.items():
+                    _check_text(prepared, position, name, value, dialect.text_column_bytes)
+    packet = dialect.max_statement_bytes(connection)
+    if packet is None:
+        return
     room = packet - STATEMENT_MARGIN
     for prepared in storyboards:
         raw_json: str = prepared.project_values["storyboard_raw"]
@@ -87,33 +82,24 @@ def _check_mysql(connection: sa.Connection, storyboards: list[Prepared]) -> None
                     )
 
 
-def _check_text(prepared: Prepared, position: int, index: int, name: str, value: Any) -> None:
+def _check_text(prepared: Prepared, position: int, name: str, value: Any, limit: int) -> None:
     column_type = scenes_table.c[name].type
     if not isinstance(value, str) or not _is_text(column_type):
         return
-    if len(value) * 4 <= TEXT_COLUMN_BYTES:  # UTF-8 takes at most 4 bytes a character
+    if len(value) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character
         return
     size = len(value.encode("utf-8"))
-    if size > TEXT_COLUMN_BYTES:
+    if size > limit:
+        index = prepared.scene_rows[position]["scene_index"]
         raise StoryboardError(
             f"Project {prepared.project_id}: scenes[{position}] (scene_index {index}).{name}: "
-            f"{size:,} bytes of UTF-8, more than the {TEXT_COLUMN_BYTES:,} a MariaDB/MySQL "
+            f"{size:,} bytes of UTF-8, more than the {limit:,} a MariaDB/MySQL "
             "TEXT column holds; nothing was saved"
         )
 
 
 def _is_text(column_type: sa.types.TypeEngine[Any]) -> bool:
     return isinstance(column_type, sa.Text) and column_type.length is None
-
-
-def _max_allowed_packet(connection: sa.Connection) -> int:
-    """The session's max_allowed_packet, read once per DBAPI connection (it is fixed there)."""
-    info = connection.info
-    if _PACKET_KEY not in info:
-        packet = connection.exec_driver_sql("SELECT @@max_allowed_packet").scalar_one()
-        info[_PACKET_KEY] = int(packet)
-    packet_size: int = info[_PACKET_KEY]
-    return packet_size
 
 
 def _rows_of(prepared: Prepared) -> Iterable[tuple[sa.Table, list[dict[str, Any]]]]:
@@ -133,9 +119,3 @@ def _literal_bytes(dialect: sa.Dialect, table: sa.Table, row: Mapping[str, Any])
         text = value if isinstance(value, str) else str(value)
         total += len(text.translate(_ESCAPED).encode("utf-8")) + len(name) + 8
     return total
-
-
-_CHECKS: dict[str, Callable[[sa.Connection, list[Prepared]], None]] = {
-    "mysql": _check_mysql,
-    "mariadb": _check_mysql,
-}

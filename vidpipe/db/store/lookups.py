@@ -2,20 +2,20 @@
 
 A tag matches whole, exactly and case-sensitively, whatever its characters: accents, emoji,
 right-to-left text, quotes, backslashes, trailing spaces. ``HoldsTag`` is the one construct
-that says so, compiled once per dialect (``@compiles``), like alembic's per-dialect impls.
+that says so; each dialect compiles it its own way (``tags_contain``, vidpipe.db.dialects).
 """
 
 import uuid
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.store.rows import audio_table, manifests_table
 from vidpipe.db.store.validation import UNSTORABLE_CHARACTERS, project_uuid
@@ -78,7 +78,7 @@ def _check_tag(tag: object) -> None:
 class HoldsTag(ColumnElement[bool]):
     """``column``, a JSON array of strings, holds ``tag`` as one of its elements.
 
-    Compiled per dialect below; a dialect without its own compilation raises
+    Compiled by the dialect (``tags_contain``); a dialect vidpipe has no module for raises
     ``NotImplementedError`` rather than guessing.
     """
 
@@ -95,40 +95,5 @@ class HoldsTag(ColumnElement[bool]):
 
 
 @compiles(HoldsTag)
-def _holds_tag_elsewhere(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
-    raise NotImplementedError(f"No tag look-up for the {compiler.dialect.name} dialect")
-
-
-@compiles(HoldsTag, "postgresql")
-def _holds_tag_postgresql(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
-    # jsonb @> '["TAG"]': the operator the GIN index (jsonb_path_ops) answers. JSONB compares
-    # decoded strings, so any character matches itself.
-    array = sa.func.jsonb_build_array(sa.cast(element.tag, sa.Text()))
-    return compiler.process(sa.type_coerce(element.column, JSONB).op("@>")(array), **kw)
-
-
-@compiles(HoldsTag, "sqlite")
-def _holds_tag_sqlite(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
-    # json_each decodes each element (\u escapes included); = on TEXT is binary in SQLite.
-    each = sa.func.json_each(element.column).table_valued("value").alias("tag")
-    return compiler.process(sa.exists().select_from(each).where(each.c.value == element.tag), **kw)
-
-
-@compiles(HoldsTag, "mysql")
-@compiles(HoldsTag, "mariadb")
-def _holds_tag_mysql(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
-    # MariaDB's JSON_CONTAINS compares the stored text of a string, not its value: exact (no
-    # case folding, no padding) and never a false match, but blind to a value stored escaped,
-    # as SQLAlchemy stores every non-ASCII character (\u00c9 for É). Only a document holding a
-    # backslash can hold an escape, so only those rows pay for JSON_TABLE, which decodes each
-    # element, compared as bytes (the text collations fold case and ignore trailing spaces).
-    # All-ASCII tags, the common case, keep JSON_CONTAINS's speed (about 4x JSON_TABLE's).
-    # CHAR(92) is the backslash, spelled so that NO_BACKSLASH_ESCAPES cannot change it.
-    column = compiler.process(element.column, **kw)
-    tag = compiler.process(element.tag, **kw)
-    return (
-        f"(JSON_CONTAINS({column}, JSON_QUOTE({tag})) = 1 OR (INSTR({column}, CHAR(92)) > 0 "
-        "AND EXISTS (SELECT 1 FROM JSON_TABLE("
-        f"{column}, '$[*]' COLUMNS (tag LONGTEXT CHARACTER SET utf8mb4 PATH '$')) AS tags "
-        f"WHERE CAST(tags.tag AS BINARY) = CAST(CONVERT({tag} USING utf8mb4) AS BINARY))))"
-    )
+def _holds_tag(element: HoldsTag, compiler: SQLCompiler, **kw: Any) -> str:
+    return dialect_for(compiler.dialect).tags_contain(element.column, element.tag, compiler, **kw)

@@ -1,6 +1,6 @@
-"""The data-loss guard with a plain Alembic revision (tests/scenarios/plain_revision): batch
-operations on SQLite included, it upgrades and downgrades on every dialect, and a downgrade
-that would destroy data is refused, naming it, with nothing changed."""
+"""The data-loss guard with plain Alembic revisions (tests/scenarios/): batch operations on SQLite
+included, they upgrade and downgrade on every dialect, and a downgrade that would destroy data,
+or that the guard cannot plan, is refused, naming why, with nothing changed."""
 
 import shutil
 from pathlib import Path
@@ -16,21 +16,25 @@ from tests.schema_snapshot import snapshot
 from vidpipe.db import DataLossRefused, current_revision
 from vidpipe.db.migrate import alembic_config
 
-SCENARIO = REPO_ROOT / "tests" / "scenarios" / "plain_revision"
+SCENARIOS = REPO_ROOT / "tests" / "scenarios"
 PLAIN_HEAD = "plain_0007"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A scratch copy of the repository's Alembic project with the plain revision on top."""
+def scratch_project(tmp_path: Path, scenario: str) -> Path:
+    """A scratch copy of the repository's Alembic project with the scenario's revision on top."""
     root = tmp_path / "project"
     shutil.copytree(
         REPO_ROOT / "migrations", root / "migrations", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copy(REPO_ROOT / "alembic.ini", root)
-    for revision in SCENARIO.glob("*.py"):
+    for revision in (SCENARIOS / scenario).glob("*.py"):
         shutil.copy(revision, root / "migrations" / "versions")
     return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return scratch_project(tmp_path, "plain_revision")
 
 
 def run(project: Path, database_url: sa.URL, *args: str) -> str:
@@ -105,3 +109,24 @@ def test_plain_revision_downgrade_that_destroys_data_is_refused(
     assert "Traceback" not in output
     assert snapshot(engine) == before
     assert current_revision(engine) == PLAIN_HEAD
+
+
+def test_downgrade_writing_through_the_connection_is_refused(
+    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    project = scratch_project(tmp_path, "downgrade_writing_through_bind")
+    run(project, database_url, "upgrade", "head")
+    before = snapshot(engine)
+
+    with engine.connect() as connection, pytest.raises(DataLossRefused) as refused:
+        config = alembic_config(connection=connection)
+        config.set_main_option("script_location", str(project / "migrations"))
+        command.downgrade(config, HEAD)
+
+    message = str(refused.value)
+    assert "the downgrade of revision bind_0007 writes to the database itself" in message
+    assert "DELETE FROM bind_log" in message
+    assert snapshot(engine) == before
+    assert current_revision(engine) == "bind_0007"
+    run(project, database_url, "-x", "allow_data_loss=true", "downgrade", HEAD)
+    assert current_revision(engine) == HEAD

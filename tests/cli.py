@@ -9,10 +9,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VIDPIPE_DB = Path(sys.executable).with_name("vidpipe-db")
 
 
-def alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
-    """``alembic -c <repo>/alembic.ini ARGS`` in ``cwd``, with ``$VIDPIPE_DATABASE_URL`` = url."""
+def alembic(
+    *args: str, cwd: Path, url: str | None = None, config: Path = REPO_ROOT / "alembic.ini"
+) -> subprocess.CompletedProcess:
+    """``alembic -c <config> ARGS`` in ``cwd``, with ``$VIDPIPE_DATABASE_URL`` = url (the
+    repository's alembic.ini unless a scratch project's is given)."""
     return subprocess.run(
-        _alembic_command(args),
+        _alembic_command(args, config),
         cwd=cwd,
         env=_env(url),
         capture_output=True,
@@ -24,7 +27,7 @@ def alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.Complet
 def start_alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.Popen[str]:
     """:func:`alembic` started, not waited for; its stderr (the log) is read line by line."""
     return subprocess.Popen(
-        _alembic_command(args),
+        _alembic_command(args, REPO_ROOT / "alembic.ini"),
         cwd=cwd,
         env=_env(url),
         stdout=subprocess.DEVNULL,
@@ -33,8 +36,8 @@ def start_alembic(*args: str, cwd: Path, url: str | None = None) -> subprocess.P
     )
 
 
-def _alembic_command(args: tuple[str, ...]) -> list[str]:
-    return [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"), *args]
+def _alembic_command(args: tuple[str, ...], config: Path) -> list[str]:
+    return [sys.executable, "-m", "alembic", "-c", str(config), *args]
 
 
 def _env(url: str | None) -> dict[str, str]:
@@ -47,7 +50,12 @@ def _env(url: str | None) -> dict[str, str]:
 def vidpipe_db(*args: str, cwd: Path, url: str | None = None) -> subprocess.CompletedProcess:
     """The installed console script, with ``$VIDPIPE_DATABASE_URL`` = url (unset if None)."""
     return subprocess.run(
-        [str(VIDPIPE_DB), *args], cwd=cwd, env=_env(url), capture_output=True, text=True, timeout=120
+        [str(VIDPIPE_DB), *args],
+        cwd=cwd,
+        env=_env(url),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

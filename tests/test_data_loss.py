@@ -118,6 +118,20 @@ def test_cli_refuses_then_obeys_allow_data_loss(
     assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
 
 
+def test_upgrade_to_an_older_revision_is_no_downgrade(
+    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    """Alembic runs ``upgrade <an older revision>`` as a no-op: the guard plans nothing for it,
+    although its destination lies below the database, so it neither refuses nor drops."""
+    upgrade(engine)
+    insert_rows(engine, ALL_TABLES)
+    before = snapshot(engine)
+    result = alembic("upgrade", "vidpipe_0001", cwd=tmp_path, url=url_text(database_url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert snapshot(engine) == before
+    assert current_revision(engine) == HEAD
+
+
 def test_cli_rejects_a_misspelt_switch(
     engine: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:

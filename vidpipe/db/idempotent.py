@@ -41,8 +41,8 @@ __all__ = [
 
 
 def _offline() -> bool:
-    # The context ``op`` is bound to, not env.py's: vidpipe.db.runner.data_loss renders downgrades
-    # offline inside an online run to see what they would drop.
+    # The context ``op`` is bound to: the run's, also while vidpipe.db.runner.data_loss plans a
+    # downgrade (online, against the live database) or names what a --sql script drops.
     return op.get_context().as_sql
 
 
@@ -194,8 +194,8 @@ def drop_columns(table_name: str, *names: str) -> None:
     """Drop the named columns that exist, with a plain ALTER TABLE ... DROP COLUMN.
 
     Only for columns no constraint or index refers to: SQLite (3.35 and later) drops those in
-    place, and the statement renders offline too, which the data-loss guard relies on to see
-    what a downgrade drops. Columns under a constraint need a batch rebuild instead.
+    place, and the statement renders offline too. Columns under a constraint need a batch
+    rebuild instead.
     """
     present = _column_names(table_name)
     for name in names:
@@ -208,7 +208,7 @@ def drop_referencing_columns(table_name: str, *names: str) -> None:
 
     SQLite cannot drop such a column in place: the table is rebuilt without it (batch mode).
     MariaDB refuses while the key exists, so the key goes first. Offline the plain DROP
-    COLUMN is written, which is what the data-loss guard reads to see what a downgrade drops.
+    COLUMN is written (a --sql script is for a database at the previous revision).
     """
     inspector = _inspector()
     if inspector is None:

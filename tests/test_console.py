@@ -26,7 +26,6 @@ def test_help_says_where_the_url_comes_from(tmp_path: Path) -> None:
 
 
 def test_upgrade_current_check_downgrade_on_the_default_database(tmp_path: Path) -> None:
-    assert vidpipe_db("current", cwd=tmp_path).stdout.startswith("none")
     upgraded = vidpipe_db("upgrade", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stdout.strip() == f"sqlite:///vidpipe.db: at {HEAD}"
@@ -124,6 +123,8 @@ def test_every_command_works_with_the_async_driver(
         assert not result.stderr.strip() or "Traceback" not in result.stderr
         return result.stdout.strip()
 
+    if dialect == "sqlite":
+        sqlite3.connect(str(database_url.database)).close()  # empty, not missing (an error)
     assert run("current").startswith("none")
     assert run("upgrade") == f"{shown}: at {HEAD}"
     assert run("current") == HEAD
@@ -242,8 +243,11 @@ def read_only(path: Path) -> Iterator[None]:
         path.chmod(0o644)
 
 
-def test_read_only_commands_do_not_create_a_missing_file(tmp_path: Path) -> None:
-    result = vidpipe_db("current", cwd=tmp_path)
-    assert result.stdout.startswith("none"), result.stderr
-    assert "no SQLite database file at vidpipe.db" in one_line_error(vidpipe_db("check", cwd=tmp_path))
+def test_read_only_commands_refuse_a_missing_file_naming_its_path(tmp_path: Path) -> None:
+    """A mistyped path is an error (exit 1) for current as for check, not "never applied";
+    nothing is created."""
+    for command in ("current", "check"):
+        error = one_line_error(vidpipe_db(command, cwd=tmp_path))
+        assert f"no SQLite database file at vidpipe.db ({tmp_path.resolve() / 'vidpipe.db'})" in error
+        assert "vidpipe-db upgrade" in error
     assert not list(tmp_path.iterdir())

@@ -23,7 +23,6 @@ from vidpipe.db import (
     MigrationSettingError,
     UnknownRevisionError,
     VidpipeDatabaseError,
-    check,
     check_async,
     create_async_engine,
     current_revision,

@@ -102,9 +102,8 @@ class _Version(argparse.Action):
         from alembic.script import ScriptDirectory
 
         heads = ScriptDirectory.from_config(migrate.alembic_config()).get_heads()
-        parser.exit(
-            message=f"vidpipe-db {version('vidpipe-data')} (newest revision {', '.join(heads)})\n"
-        )
+        print(f"vidpipe-db {version('vidpipe-data')} (newest revision {', '.join(heads)})")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:

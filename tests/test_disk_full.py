@@ -66,6 +66,7 @@ def test_a_file_that_cannot_grow_is_named_as_such(assets_file: Path) -> None:
     message = result.stdout
     assert message.startswith(f"DatabaseFileError SQLite could not write the database file {assets_file}: disk I/O error"), message
     assert "the file could not grow" in message
+    assert "at the revision it was at" in message
     assert "_alembic_tmp" not in message
     with sqlite3.connect(assets_file) as connection:
         assert connection.execute("SELECT version_num FROM vidpipe_alembic_version").fetchall() == [(BEFORE_REBUILD,)]

@@ -139,10 +139,10 @@ def _sqlite_write_failures(connection: sa.Connection) -> Iterator[None]:
             raise
         path = sqlite_path(connection.engine.url)
         raise DatabaseFileError(
-            f"SQLite could not write the database file {path}: {cause.orig} (the file could "
-            "not grow: the disk is full, or a file-size limit was reached). SQLite rolled "
-            "the migration back: the database is as it was. Free space (or raise the limit), "
-            "then run again."
+            f"SQLite could not write the database file {path}: {cause.orig}; most often the "
+            "file could not grow (the disk is full, or a file-size limit was reached). SQLite "
+            "rolled the migration's transaction back, so the database is at the revision it "
+            "was at. Free space (or raise the limit), then run again."
         ) from cause
 
 

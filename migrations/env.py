@@ -15,7 +15,12 @@ from alembic import context as context_module
 from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.engine import is_async_url
-from vidpipe.db.runner.environment import configure_options, run_migrations, set_run_timeouts
+from vidpipe.db.runner.environment import (
+    command_line_errors,
+    configure_options,
+    run_migrations,
+    set_run_timeouts,
+)
 from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
 from vidpipe.db.runner.safety import run_settings, write_offline_notice
 
@@ -23,9 +28,6 @@ from vidpipe.db.runner.safety import run_settings, write_offline_notice
 # functions calls the instance's method of that name. vidpipe's helpers take the class.
 context = cast(EnvironmentContext, context_module)
 config = context.config
-settings = run_settings(context)
-if config.config_file_name is not None and settings.configure_logger:
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def database_url() -> sa.URL:
@@ -75,7 +77,12 @@ async def _run_async(url: sa.URL) -> None:
         await engine.dispose()
 
 
-if context.is_offline_mode():
-    run_offline()
-else:
-    run_online()
+# vidpipe's errors (a bad setting included) as one "FAILED:" line on alembic's command line.
+with command_line_errors(config):
+    settings = run_settings(context)
+    if config.config_file_name is not None and settings.configure_logger:
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    if context.is_offline_mode():
+        run_offline()
+    else:
+        run_online()

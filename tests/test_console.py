@@ -1,6 +1,7 @@
 """``vidpipe-db``, the console command installed with the package, run as a user runs it."""
 
 import hashlib
+import importlib.metadata
 import os
 import sqlite3
 import subprocess
@@ -15,6 +16,8 @@ from tests.cli import vidpipe_db
 from tests.databases import as_async
 from tests.revisions import HEAD, SCRIPT
 from vidpipe.db import VERSION_TABLE, upgrade
+from vidpipe.db.cli import _parser
+from vidpipe.db.runner.settings import run_options
 
 
 def test_help_says_where_the_url_comes_from(tmp_path: Path) -> None:
@@ -26,7 +29,6 @@ def test_help_says_where_the_url_comes_from(tmp_path: Path) -> None:
 
 
 def test_upgrade_current_check_downgrade_on_the_default_database(tmp_path: Path) -> None:
-    assert vidpipe_db("current", cwd=tmp_path).stdout.startswith("none")
     upgraded = vidpipe_db("upgrade", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stdout.strip() == f"sqlite:///vidpipe.db: at {HEAD}"
@@ -124,6 +126,8 @@ def test_every_command_works_with_the_async_driver(
         assert not result.stderr.strip() or "Traceback" not in result.stderr
         return result.stdout.strip()
 
+    if dialect == "sqlite":
+        sqlite3.connect(str(database_url.database)).close()  # empty, not missing (an error)
     assert run("current").startswith("none")
     assert run("upgrade") == f"{shown}: at {HEAD}"
     assert run("current") == HEAD
@@ -242,8 +246,63 @@ def read_only(path: Path) -> Iterator[None]:
         path.chmod(0o644)
 
 
-def test_read_only_commands_do_not_create_a_missing_file(tmp_path: Path) -> None:
-    result = vidpipe_db("current", cwd=tmp_path)
-    assert result.stdout.startswith("none"), result.stderr
-    assert "no SQLite database file at vidpipe.db" in one_line_error(vidpipe_db("check", cwd=tmp_path))
+def test_read_only_commands_refuse_a_missing_file_naming_its_path(tmp_path: Path) -> None:
+    """A mistyped path is an error (exit 1) for current as for check, not "never applied";
+    nothing is created."""
+    for command in ("current", "check"):
+        error = one_line_error(vidpipe_db(command, cwd=tmp_path))
+        assert f"no SQLite database file at vidpipe.db ({tmp_path.resolve() / 'vidpipe.db'})" in error
+        assert "vidpipe-db upgrade" in error
     assert not list(tmp_path.iterdir())
+
+
+def test_version_names_the_package_and_its_newest_revision(tmp_path: Path) -> None:
+    result = vidpipe_db("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"vidpipe-db {importlib.metadata.version('vidpipe-data')} (newest revision {HEAD})"
+
+
+def test_every_command_has_a_description(tmp_path: Path) -> None:
+    commands = next(action for action in _parser()._actions if action.dest == "command")
+    for name, parser in commands.choices.items():  # type: ignore[union-attr]
+        assert parser.description, name
+    shown = vidpipe_db("upgrade", "--help", cwd=tmp_path).stdout
+    assert "Never goes down" in " ".join(shown.split())
+
+
+def test_every_run_setting_is_a_flag_with_its_documentation(tmp_path: Path) -> None:
+    for command in ("upgrade", "downgrade", "stamp"):
+        shown = " ".join(vidpipe_db(command, "--help", cwd=tmp_path).stdout.split())
+        for option in run_options():
+            assert option.flag in shown
+            assert option.doc in shown
+
+
+@pytest.mark.parametrize("option", [o for o in run_options() if o.metavar], ids=lambda o: o.name)
+def test_a_bad_value_of_a_flag_is_a_one_line_error_naming_the_setting(option: object, tmp_path: Path) -> None:
+    error = one_line_error(vidpipe_db("upgrade", option.flag, "soon; DROP TABLE x", cwd=tmp_path))  # type: ignore[attr-defined]
+    assert option.name in error  # type: ignore[attr-defined]
+    assert not (tmp_path / "vidpipe.db").exists()
+
+
+def test_the_readmes_advice_for_heavy_traffic_works_with_flags(tmp_path: Path) -> None:
+    result = vidpipe_db("upgrade", "--ddl-lock-timeout", "1s", "--ddl-retries", "10", "--ddl-retry-delay", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"sqlite:///vidpipe.db: at {HEAD}"
+
+
+def test_wrong_causes_are_named_in_one_line(tmp_path: Path) -> None:
+    assert vidpipe_db("upgrade", cwd=tmp_path).returncode == 0
+    errors = {
+        "scheme": one_line_error(vidpipe_db("--url", "postgres://u@h/d", "current", cwd=tmp_path)),
+        "directory": one_line_error(vidpipe_db("--url", f"sqlite:///{tmp_path}/no/x.db", "upgrade", cwd=tmp_path)),
+        "down": one_line_error(vidpipe_db("upgrade", "vidpipe_0004", cwd=tmp_path)),
+        "typo": one_line_error(vidpipe_db("upgrade", "vidpipe_00O4", cwd=tmp_path)),
+    }
+    assert "did you mean postgresql://?" in errors["scheme"]
+    assert "No driver" not in errors["scheme"]
+    assert f"its directory {tmp_path}/no does not exist" in errors["directory"]
+    assert "past vidpipe_0004: upgrade never goes down" in errors["down"]
+    assert "vidpipe-db downgrade vidpipe_0004" in errors["down"]
+    assert "Did you mean vidpipe_0004?" in errors["typo"]
+    assert vidpipe_db("current", cwd=tmp_path).stdout.strip() == HEAD

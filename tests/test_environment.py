@@ -85,8 +85,8 @@ def test_api_rejects_a_bad_url_without_echoing_it() -> None:
     assert "s3cret" not in str(raised.value)
 
 
-def test_api_names_a_missing_driver() -> None:
-    with pytest.raises(DatabaseURLError, match="No driver"):
+def test_api_names_a_driver_sqlalchemy_does_not_know() -> None:
+    with pytest.raises(DatabaseURLError, match="SQLAlchemy has no driver 'nosuchdriver'"):
         upgrade("postgresql+nosuchdriver://localhost/db")
 
 

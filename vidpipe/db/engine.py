@@ -3,17 +3,19 @@
 Nothing here runs at import: engines are made when a caller asks for one.
 """
 
+import difflib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import registry
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from vidpipe.db.dialects import dialect_for
-from vidpipe.db.errors import DatabaseURLError
+from vidpipe.db.errors import DatabaseFileError, DatabaseURLError
 
 __all__ = [
     "DEFAULT_URL",
@@ -22,6 +24,7 @@ __all__ = [
     "create_async_engine",
     "create_engine",
     "displayed_url",
+    "explain_sqlite_open_error",
     "is_async_url",
     "read_only_sqlite_url",
     "resolve_url",
@@ -35,6 +38,13 @@ if TYPE_CHECKING:
 URL_ENV_VAR = "VIDPIPE_DATABASE_URL"
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_URL = "sqlite:///vidpipe.db"
+#: The drivers vidpipe is tested with, sync then async, per database: what an error suggests.
+TESTED_DRIVERS = {
+    "sqlite": ("sqlite", "sqlite+aiosqlite"),
+    "postgresql": ("postgresql+psycopg", "postgresql+asyncpg"),
+    "mariadb": ("mariadb+pymysql", "mariadb+aiomysql"),
+    "mysql": ("mysql+pymysql", "mysql+aiomysql"),
+}
 
 
 def resolve_url(url: str | URL | None = None, *, source: str = "argument") -> URL:
@@ -101,7 +111,7 @@ def is_async_url(url: URL) -> bool:
     try:
         return bool(url.get_dialect().is_async)
     except NoSuchModuleError as exc:
-        raise _driver_missing(url, exc) from None
+        raise _unusable_driver(url, exc) from None
 
 
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
@@ -110,7 +120,7 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     try:
         engine = sa.create_engine(resolved, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
-        raise _driver_missing(resolved, exc) from None
+        raise _unusable_driver(resolved, exc) from None
     configure_sqlite(engine)
     return engine
 
@@ -120,10 +130,18 @@ def create_async_engine(url: str | URL | None = None, **kwargs: Any) -> "AsyncEn
     from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
     resolved = resolve_url(url)
+    if not is_async_url(resolved):
+        backend = resolved.get_backend_name()
+        asynchronous = TESTED_DRIVERS.get(backend, ("", f"{backend}+<async driver>"))[1]
+        raise DatabaseURLError(
+            f"{resolved.drivername}:// is not an async URL: the asyncio API needs an asyncio "
+            f"driver, e.g. {asynchronous}://. Change the URL's scheme, or call the sync "
+            "function (upgrade() instead of upgrade_async())."
+        )
     try:
         engine = sa_create_async_engine(resolved, **kwargs)
-    except (NoSuchModuleError, ModuleNotFoundError, sa.exc.InvalidRequestError) as exc:
-        raise _driver_missing(resolved, exc) from None
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise _unusable_driver(resolved, exc) from None
     configure_sqlite(engine.sync_engine)
     return engine
 
@@ -137,8 +155,54 @@ def configure_sqlite(engine: Engine) -> None:
     dialect_for(engine.dialect).configure_engine(engine)
 
 
-def _driver_missing(url: URL, exc: Exception) -> DatabaseURLError:
+def sqlite_path(url: URL) -> Path:
+    """The absolute path of a SQLite URL's file (``sqlite:///x.db``, ``file:x.db?mode=ro``)."""
+    database = url.database or ""
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database).resolve()
+
+
+def explain_sqlite_open_error(url: URL, exc: sa.exc.OperationalError) -> DatabaseFileError | None:
+    """Why SQLite could not open ``url``'s file, with its path (SQLite says only "unable to
+    open database file"); None for any other error."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if "unable to open database file" not in str(exc.orig):
+        return None
+    path = sqlite_path(url)
+    if not path.parent.is_dir():
+        reason = f"its directory {path.parent} does not exist. Create it, or fix the path"
+    elif not path.exists() and not os.access(path.parent, os.W_OK):
+        reason = f"the file does not exist and its directory {path.parent} is not writable"
+    else:
+        reason = "check that it is a readable and writable file (and its directory writable)"
+    return DatabaseFileError(f"SQLite cannot open the database file {path}: {reason}.")
+
+
+def _unusable_driver(url: URL, exc: Exception) -> DatabaseURLError:
+    """What is wrong with the URL's ``dialect+driver``: an unknown database name (``postgres``),
+    an unknown driver, or a known driver that is not installed."""
+    backend = url.get_backend_name()
+    try:
+        registry.load(backend)
+    except NoSuchModuleError:
+        nearest = difflib.get_close_matches(backend, TESTED_DRIVERS, n=1, cutoff=0.5)
+        suggestion = f"did you mean {nearest[0]}://? " if nearest else ""
+        return DatabaseURLError(
+            f"SQLAlchemy knows no database named {backend!r} (the URL's scheme): "
+            f"{suggestion}vidpipe runs on {', '.join(_tested(name) for name in TESTED_DRIVERS)}."
+        )
+    if isinstance(exc, NoSuchModuleError):
+        return DatabaseURLError(
+            f"SQLAlchemy has no driver {url.get_driver_name()!r} for {backend}; vidpipe is "
+            f"tested with {_tested(backend)}."
+        )
     return DatabaseURLError(
         f"No driver for {url.drivername!r} is installed ({exc}). Install the matching extra: "
         "pip install 'vidpipe-data[postgresql]', '[mysql]' or '[asyncio]'"
     )
+
+
+def _tested(backend: str) -> str:
+    return " and ".join(f"{name}://" for name in TESTED_DRIVERS.get(backend, ()))

@@ -2,15 +2,19 @@
 
 Errors that describe something found in the database carry it as attributes too, so code can
 act on them without parsing the message.
+
+Nothing here imports Alembic: the models and the store raise these errors, and importing them
+must not load Alembic's runtime. The ``alembic`` command line still prints them as one
+``FAILED: ...`` line: env.py hands them to it as its own ``CommandError``
+(vidpipe.db.runner.environment.command_line_errors).
 """
 
 from collections.abc import Mapping, Sequence
 
-from alembic.util import CommandError
-
 __all__ = [
     "DataLossRefused",
     "DatabaseAheadError",
+    "DatabaseFileError",
     "DatabaseURLError",
     "ForeignKeyViolation",
     "InjectedFault",
@@ -21,20 +25,26 @@ __all__ = [
     "NotAVidpipeDatabase",
     "StoryboardError",
     "UnknownProjectError",
+    "UnknownRevisionError",
     "VidpipeDatabaseError",
 ]
 
 
-class VidpipeDatabaseError(CommandError):
-    """Base class of every error raised by vidpipe's data layer.
-
-    A ``CommandError`` so that the ``alembic`` command line prints the message as
-    ``FAILED: ...`` instead of a traceback.
-    """
+class VidpipeDatabaseError(Exception):
+    """Base class of every error raised by vidpipe's data layer."""
 
 
 class DatabaseURLError(VidpipeDatabaseError, ValueError):
     """The database URL is missing, malformed or names a driver that is not installed."""
+
+
+class DatabaseFileError(VidpipeDatabaseError):
+    """A SQLite database file is missing, cannot be opened, or could not grow (disk full, a
+    file-size limit); the message names the path and the reason."""
+
+
+class UnknownRevisionError(VidpipeDatabaseError, LookupError):
+    """A revision id that vidpipe's history lacks; the message suggests the nearest one."""
 
 
 class ForeignKeyViolation(VidpipeDatabaseError):

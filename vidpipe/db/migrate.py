@@ -1,13 +1,24 @@
 """Run vidpipe's revisions from code: the same revisions, env.py and checks as the CLI.
 
 Works from an installed wheel and from any working directory: the Alembic configuration is
-built here, not read from an alembic.ini. Every function that takes a URL takes an async one
-(``sqlite+aiosqlite://``, ``postgresql+asyncpg://``, ``mariadb+aiomysql://``) too, and runs it
-through the asyncio driver.
+built here, not read from an alembic.ini.
+
+Every function that touches a database has an async twin (``upgrade`` and ``upgrade_async``,
+...), as advanced-alchemy keeps its sync and async APIs side by side. A sync function also
+takes an async URL (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``, ``mariadb+aiomysql://``)
+and runs it through the asyncio driver, outside an event loop; inside a running loop (a FastAPI
+lifespan) it refuses, naming the twin to await, because it would have to block that loop.
+
+The functions that run revisions take every run setting as a keyword argument
+(``upgrade(url, ddl_lock_timeout="1s")``): the fields of
+:class:`vidpipe.db.runner.settings.RunSettings`, which ``vidpipe-db`` offers as flags too.
 """
 
 import asyncio
-from collections.abc import Callable, Iterator
+import difflib
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache, partial
 from pathlib import Path
@@ -18,30 +29,52 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy.engine import URL
 
-from vidpipe.db.engine import is_async_url, read_only_sqlite_url, resolve_url
-from vidpipe.db.errors import InvalidVersionState, VidpipeDatabaseError
+from vidpipe.db.engine import (
+    explain_sqlite_open_error,
+    is_async_url,
+    read_only_sqlite_url,
+    resolve_url,
+    sqlite_path,
+)
+from vidpipe.db.errors import (
+    DatabaseFileError,
+    InvalidVersionState,
+    UnknownRevisionError,
+    VidpipeDatabaseError,
+)
 from vidpipe.db.runner.environment import VERSION_TABLE
-from vidpipe.db.runner.lock_retry import DEFAULT_DDL_RETRIES
 from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
-from vidpipe.db.runner.settings import DEFAULT_LOCK_TIMEOUT, lock_timeout_seconds
+from vidpipe.db.runner.settings import parsed_options, run_options
 from vidpipe.db.runner.version_state import revision_ids
 
 if TYPE_CHECKING:
     # Imported lazily below: sqlalchemy.ext.asyncio needs greenlet, which sync users may lack.
+    from typing import TypeAlias
+
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    #: What the async twins take: an async URL, an AsyncEngine or an AsyncConnection.
+    AsyncBind: TypeAlias = str | URL | AsyncEngine | AsyncConnection | None
 
 __all__ = [
     "Bind",
     "alembic_config",
     "check",
+    "check_async",
     "current_revision",
+    "current_revision_async",
     "downgrade",
+    "downgrade_async",
+    "existing_database",
     "heads",
     "history",
     "script_location",
     "stamp",
+    "stamp_async",
     "upgrade",
     "upgrade_async",
     "upgrade_sql",
@@ -52,6 +85,15 @@ _T = TypeVar("_T")
 #: Anything that names a database: a URL (None means $VIDPIPE_DATABASE_URL or the default),
 #: an Engine, or a Connection.
 Bind = str | URL | sa.Engine | sa.Connection | None
+
+#: How the docstrings below name the run settings; the list itself comes from the fields.
+_SETTINGS_DOC = textwrap.fill(
+    "``settings``: any run setting by name ({}): see vidpipe.db.runner.settings. An unknown "
+    "name is refused.".format(", ".join(option.name for option in run_options())),
+    width=96,
+    initial_indent="    ",
+    subsequent_indent="    ",
+)
 
 
 def script_location() -> Path:
@@ -69,134 +111,94 @@ def alembic_config(**attributes: Any) -> Config:
     return config
 
 
-def upgrade(
-    bind: Bind = None,
-    revision: str = "head",
-    *,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    ddl_retries: int = DEFAULT_DDL_RETRIES,
-) -> None:
+def upgrade(bind: Bind = None, revision: str = "head", **settings: object) -> None:
     """Upgrade the database to ``revision`` (default: the newest).
 
     Waits up to ``lock_timeout`` seconds for another process's migration
     (vidpipe.db.runner.locking), and tries the run up to ``ddl_retries`` more times while a
-    statement times out behind an application's lock (vidpipe.db.runner.lock_retry).
+    statement times out behind an application's lock (vidpipe.db.runner.lock_retry). A
+    revision the database is already past is refused: upgrade never goes down.
     """
-    lock_timeout = lock_timeout_seconds(lock_timeout)
-    _run(
-        bind,
-        partial(_upgrade, revision=revision, lock_timeout=lock_timeout, ddl_retries=ddl_retries),
-    )
-
-
-def downgrade(
-    bind: Bind,
-    revision: str,
-    *,
-    allow_data_loss: bool = False,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    ddl_retries: int = DEFAULT_DDL_RETRIES,
-) -> None:
-    """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table).
-
-    Refuses, changing nothing, if that would drop a table or column holding data, unless
-    ``allow_data_loss`` is true. Rows the application commits while the downgrade runs are
-    counted too (vidpipe.db.runner.data_loss). ``lock_timeout`` and ``ddl_retries`` as for
-    :func:`upgrade`.
-    """
-    lock_timeout = lock_timeout_seconds(lock_timeout)
-    _run(
-        bind,
-        lambda connection: command.downgrade(
-            alembic_config(
-                connection=connection,
-                allow_data_loss=allow_data_loss,
-                lock_timeout=lock_timeout,
-                ddl_retries=ddl_retries,
-            ),
-            revision,
-        ),
-    )
+    _run(bind, _upgrading(revision, settings), "upgrade")
 
 
 async def upgrade_async(
-    bind: "str | URL | AsyncEngine | AsyncConnection | None" = None,
-    revision: str = "head",
-    *,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    ddl_retries: int = DEFAULT_DDL_RETRIES,
+    bind: "AsyncBind" = None, revision: str = "head", **settings: object
 ) -> None:
-    """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
-    lock_timeout = lock_timeout_seconds(lock_timeout)
-    await _run_async(
-        bind,
-        partial(_upgrade, revision=revision, lock_timeout=lock_timeout, ddl_retries=ddl_retries),
-    )
+    """:func:`upgrade` through an asyncio engine, connection or URL, as an async host does
+    at start-up."""
+    await _run_async(bind, _upgrading(revision, settings), "upgrade")
+
+
+def downgrade(bind: Bind, revision: str, **settings: object) -> None:
+    """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table).
+
+    Refuses, changing nothing, if that would drop a table or column holding data, unless
+    ``allow_data_loss=True``. Rows the application commits while the downgrade runs are
+    counted too (vidpipe.db.runner.data_loss).
+    """
+    _run(bind, _commanding(command.downgrade, revision, settings), "downgrade")
+
+
+async def downgrade_async(bind: "AsyncBind", revision: str, **settings: object) -> None:
+    """:func:`downgrade` through an asyncio engine, connection or URL."""
+    await _run_async(bind, _commanding(command.downgrade, revision, settings), "downgrade")
+
+
+def stamp(bind: Bind, revision: str, *, purge: bool = False, **settings: object) -> None:
+    """Record ``revision`` in the version table without running any revision.
+
+    With ``purge``, every row of the version table goes first: the repair for contradictory
+    rows, after finding the revision the schema really matches. Takes the migration lock.
+    """
+    _run(bind, _commanding(command.stamp, revision, settings, purge=purge), "stamp")
+
+
+async def stamp_async(
+    bind: "AsyncBind", revision: str, *, purge: bool = False, **settings: object
+) -> None:
+    """:func:`stamp` through an asyncio engine, connection or URL."""
+    await _run_async(bind, _commanding(command.stamp, revision, settings, purge=purge), "stamp")
+
+
+for _function in (upgrade, upgrade_async, downgrade, downgrade_async, stamp, stamp_async):
+    _function.__doc__ = f"{_function.__doc__}\n{_SETTINGS_DOC}\n"
+del _function
 
 
 def current_revision(bind: Bind = None) -> str | None:
     """The revision the database is at, or None if vidpipe's revisions were never applied.
 
     Only reads: given a URL of a SQLite file, the file is opened read-only (it may be a
-    read-only file) and left exactly as it was; a file that does not exist is not created.
+    read-only file) and left exactly as it was; a file that does not exist is not created
+    (None: it holds no revision).
     """
-    if isinstance(bind, str | URL | None):
-        url = resolve_url(bind)
-        read_only = read_only_sqlite_url(url)
-        if read_only is None:
-            return None  # a SQLite file that does not exist holds no revision
-        bind = read_only
-    rows = _run(bind, _database_heads)
-    heads = revision_ids(rows, VERSION_TABLE)
-    if len(heads) > 1:
-        raise InvalidVersionState(
-            f"{VERSION_TABLE} records several revisions ({', '.join(heads)}); vidpipe's history "
-            "has one head. Repair it with: vidpipe-db stamp --purge <revision> "
-            "(alembic stamp --purge <revision> from the repository)",
-            rows=heads,
-        )
-    return heads[0] if heads else None
+    readable = _read_only(bind)
+    if readable is None:
+        return None
+    return _one_head(_run(readable, _database_heads, "current_revision"))
+
+
+async def current_revision_async(bind: "AsyncBind" = None) -> str | None:
+    """:func:`current_revision` through an asyncio engine, connection or URL."""
+    readable = _read_only(bind)
+    if readable is None:
+        return None
+    return _one_head(await _run_async(readable, _database_heads, "current_revision"))
 
 
 def check(bind: Bind = None) -> None:
-    """Raise ``AutoGenerateDiffsDetected`` if the database and the models disagree.
+    """Raise ``AutogenerateDiffsDetected`` if the database and the models disagree.
 
     Only reads, like :func:`current_revision`; a SQLite file that does not exist is refused
-    rather than created empty.
+    (:class:`DatabaseFileError`) rather than created empty.
     """
-    if isinstance(bind, str | URL | None):
-        url = resolve_url(bind)
-        read_only = read_only_sqlite_url(url)
-        if read_only is None:
-            raise VidpipeDatabaseError(
-                f"There is no SQLite database file at {url.database}: nothing to check. "
-                "Build it with vidpipe-db upgrade (alembic upgrade head)."
-            )
-        bind = read_only
-    _run(bind, lambda connection: command.check(alembic_config(connection=connection)))
+    _run(existing_database(bind, "nothing to check"), _check, "check")
 
 
-def stamp(
-    bind: Bind,
-    revision: str,
-    *,
-    purge: bool = False,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-) -> None:
-    """Record ``revision`` in the version table without running any revision.
-
-    With ``purge``, every row of the version table goes first: the repair for contradictory
-    rows, after finding the revision the schema really matches. Takes the migration lock.
-    """
-    lock_timeout = lock_timeout_seconds(lock_timeout)
-    _run(
-        bind,
-        lambda connection: command.stamp(
-            alembic_config(connection=connection, lock_timeout=lock_timeout),
-            revision,
-            purge=purge,
-        ),
-    )
+async def check_async(bind: "AsyncBind" = None) -> None:
+    """:func:`check` through an asyncio engine, connection or URL."""
+    await _run_async(existing_database(bind, "nothing to check"), _check, "check")
 
 
 def history(*, verbose: bool = False) -> None:
@@ -217,17 +219,117 @@ def upgrade_sql(url: str | URL | None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url=resolve_url(url)), revision, sql=True)
 
 
-def _upgrade(connection: sa.Connection, revision: str, **settings: Any) -> None:
+def existing_database(bind: Any, nothing_to: str) -> Any:
+    """``bind`` opened for reading only; a SQLite file that does not exist is refused with
+    :class:`DatabaseFileError`, naming its path and ``nothing_to`` ("nothing to check")."""
+    readable = _read_only(bind)
+    if readable is None:
+        url = resolve_url(bind)
+        raise DatabaseFileError(
+            f"There is no SQLite database file at {url.database} ({sqlite_path(url)}): "
+            f"{nothing_to}. Check the path, or build the database with vidpipe-db upgrade "
+            "(alembic upgrade head)."
+        )
+    return readable
+
+
+def _read_only(bind: Any) -> Any:
+    """A URL's read-only twin (vidpipe.db.engine.read_only_sqlite_url; None: no such SQLite
+    file); an engine or connection as it is."""
+    if isinstance(bind, str | URL | None):
+        return read_only_sqlite_url(resolve_url(bind))
+    return bind
+
+
+def _one_head(rows: tuple[str, ...]) -> str | None:
+    heads = revision_ids(rows, VERSION_TABLE)
+    if len(heads) > 1:
+        raise InvalidVersionState(
+            f"{VERSION_TABLE} records several revisions ({', '.join(heads)}); vidpipe's history "
+            "has one head. Repair it with: vidpipe-db stamp --purge <revision> "
+            "(alembic stamp --purge <revision> from the repository)",
+            rows=heads,
+        )
+    return heads[0] if heads else None
+
+
+def _check(connection: sa.Connection) -> None:
+    command.check(alembic_config(connection=connection))
+
+
+def _upgrading(revision: str, settings: Mapping[str, object]) -> Callable[[sa.Connection], None]:
+    """The work of an upgrade, its revision and settings checked before anything connects."""
+    _require_known(revision)
+    return partial(_upgrade, revision=revision, attributes=parsed_options(settings))
+
+
+def _commanding(
+    run: Callable[..., None], revision: str, settings: Mapping[str, object], **options: Any
+) -> Callable[[sa.Connection], None]:
+    """The work of an Alembic command, its revision and settings checked before anything
+    connects."""
+    _require_known(revision)
+    attributes = parsed_options(settings)
+    return lambda connection: run(
+        alembic_config(connection=connection, **attributes), revision, **options
+    )
+
+
+def _upgrade(connection: sa.Connection, revision: str, attributes: dict[str, Any]) -> None:
+    at = _database_heads(connection)
     # The start-up fast path: a database already at head costs one read of the version table,
     # not a load of every revision file, a run of env.py and the migration lock.
-    if revision in ("head", "heads") and set(_database_heads(connection)) == _code_heads():
+    if revision in ("head", "heads") and set(at) == _code_heads():
         return
-    command.upgrade(alembic_config(connection=connection, **settings), revision)
+    _refuse_going_down(at, revision)
+    command.upgrade(alembic_config(connection=connection, **attributes), revision)
+
+
+@cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
 
 
 @cache
 def _code_heads() -> frozenset[str]:
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return frozenset(_script().get_heads())
+
+
+def _require_known(revision: str) -> None:
+    """Refuse a revision id vidpipe's history lacks, suggesting the nearest one (Alembic's own
+    error, "Can't locate revision", names no alternative). Relative (``-1``, ``+2``), branch
+    (``vidpipe@head``) and range (``a:b``) forms are left to Alembic."""
+    if revision in ("head", "heads", "base") or any(mark in revision for mark in "+-@:"):
+        return
+    try:
+        _script().get_revisions(revision)
+        return
+    except (CommandError, RevisionError):
+        known = [script.revision for script in _script().walk_revisions()]
+    nearest = difflib.get_close_matches(revision, known, n=1)
+    suggestion = f" Did you mean {nearest[0]}?" if nearest else ""
+    raise UnknownRevisionError(
+        f"vidpipe has no revision {revision!r}.{suggestion} Its revisions are "
+        f"{', '.join(reversed(known))}, or head and base (vidpipe-db history lists them)."
+    )
+
+
+def _refuse_going_down(at: tuple[str, ...], revision: str) -> None:
+    """Raise if the database is already past ``revision``: Alembic would do nothing and say
+    nothing, and the caller would believe the database is at ``revision``."""
+    if len(at) != 1 or revision in ("head", "heads"):
+        return
+    try:
+        target = _script().get_revision(revision)
+        below = {script.revision for script in _script().iterate_revisions(at[0], "base")}
+    except (CommandError, RevisionError):
+        return  # a relative form, or a database ahead of the code: Alembic's and env.py's call
+    if target is not None and target.revision != at[0] and target.revision in below:
+        raise VidpipeDatabaseError(
+            f"The database is at {at[0]}, past {target.revision}: upgrade never goes down, "
+            f"and nothing was changed. To go back, downgrade: vidpipe-db downgrade "
+            f"{target.revision} (downgrade(bind, {target.revision!r}) from code)."
+        )
 
 
 _VERSION_ROWS: sa.Select[str] = sa.select(sa.column("version_num")).select_from(
@@ -253,29 +355,63 @@ def _database_heads(connection: sa.Connection) -> tuple[str, ...]:
             connection.rollback()
 
 
-def _run(bind: Bind, work: Callable[[sa.Connection], _T]) -> _T:
-    """``work`` on a connection to ``bind``; an async URL goes through its asyncio driver."""
+def _run(bind: Bind, work: Callable[[sa.Connection], _T], name: str) -> _T:
+    """``work`` on a connection to ``bind`` for the sync function ``name``; an async URL goes
+    through its asyncio driver when no event loop is running."""
+    if _is_async_object(bind):
+        raise VidpipeDatabaseError(
+            f"{name}() was given an {type(bind).__name__}; await {name}_async() with it, or "
+            f"pass {name}() a sync Engine, Connection or URL."
+        )
     if isinstance(bind, str | URL | None) and is_async_url(resolve_url(bind)):
-        return asyncio.run(_run_async(bind, work))
+        if _event_loop_running():
+            # Refused before the coroutine exists, so none is left unawaited.
+            raise VidpipeDatabaseError(
+                f"{name}() was called inside a running event loop with an async URL; it cannot "
+                f"run that loop's driver without blocking it. Use: await {name}_async(...)"
+            )
+        return asyncio.run(_run_async(bind, work, name))
     with _connection(bind) as connection:
         return work(connection)
 
 
-async def _run_async(
-    bind: "str | URL | AsyncEngine | AsyncConnection | None",
-    work: Callable[[sa.Connection], _T],
-) -> _T:
+async def _run_async(bind: Any, work: Callable[[sa.Connection], _T], name: str) -> _T:
+    """``work`` on a connection to ``bind`` for the async twin of ``name``."""
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     if isinstance(bind, AsyncConnection):
         return await bind.run_sync(work)
+    if isinstance(bind, sa.Engine | sa.Connection):
+        raise VidpipeDatabaseError(
+            f"{name}_async() was given a sync {type(bind).__name__}; call {name}() with it, or "
+            f"pass {name}_async() an AsyncEngine, AsyncConnection or async URL."
+        )
     engine = bind if isinstance(bind, AsyncEngine) else migration_async_engine(bind)
     try:
-        async with engine.connect() as connection:
+        with _explaining_open_errors(engine.url):
+            connection = await engine.connect().start()
+        try:
             return await connection.run_sync(work)
+        finally:
+            await connection.close()
     finally:
         if engine is not bind:
             await engine.dispose()
+
+
+def _is_async_object(bind: object) -> bool:
+    # Only an imported sqlalchemy.ext.asyncio can have made one; not importing it here keeps
+    # sync users free of greenlet.
+    module = sys.modules.get("sqlalchemy.ext.asyncio")
+    return module is not None and isinstance(bind, module.AsyncEngine | module.AsyncConnection)
+
+
+def _event_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 @contextmanager
@@ -283,13 +419,24 @@ def _connection(bind: Bind) -> Iterator[sa.Connection]:
     if isinstance(bind, sa.Connection):
         yield bind
         return
-    if isinstance(bind, sa.Engine):
-        with bind.connect() as connection:
-            yield connection
-        return
-    engine = migration_engine(bind)
+    engine = bind if isinstance(bind, sa.Engine) else migration_engine(bind)
     try:
-        with engine.connect() as connection:
+        with _explaining_open_errors(engine.url):
+            connection = engine.connect()
+        with connection:
             yield connection
     finally:
-        engine.dispose()
+        if engine is not bind:
+            engine.dispose()
+
+
+@contextmanager
+def _explaining_open_errors(url: URL) -> Iterator[None]:
+    """Around connecting: a SQLite file that cannot be opened is named, with the reason."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        explained = explain_sqlite_open_error(url, exc)
+        if explained is None:
+            raise
+        raise explained from exc

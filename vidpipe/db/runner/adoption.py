@@ -145,12 +145,16 @@ class Normalisation:
             for fk in foreign_keys:
                 add_foreign_key(_name(fk), table.name, fk.referred_table.name, *_fk_columns(fk))
         release_write_locks()  # before the count below, which reads every row
-        _log.info(
+        rows = _row_count(table.name)
+        # An empty table (every table of a fresh database) only took the revision's DDL: at
+        # INFO that would read as a repair of something the user has.
+        _log.log(
+            logging.INFO if rows else logging.DEBUG,
             "normalised %s (%s%s): %d rows in %.2f s",
             table.name,
             ", ".join(changes),
             "".join(f", foreign key on {', '.join(_fk_columns(fk)[0])}" for fk in foreign_keys),
-            _row_count(table.name),
+            rows,
             time.monotonic() - started,
         )
 

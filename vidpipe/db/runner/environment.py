@@ -4,25 +4,30 @@ Kept in the package (not in env.py) so the CLI, the programmatic API and the whe
 very same code, and so it can be tested and imported without Alembic's runtime context.
 """
 
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
+from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
+from alembic.util import CommandError
 
 from vidpipe.db.dialects import dialect_for
+from vidpipe.db.engine import sqlite_path
+from vidpipe.db.errors import DatabaseFileError, VidpipeDatabaseError
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 from vidpipe.db.runner import safety
 from vidpipe.db.runner.adoption import refuse_foreign_tables
 from vidpipe.db.runner.faults import injected_fault
-from vidpipe.db.runner.lock_retry import RetrySettings, retrying_lock_waits
+from vidpipe.db.runner.lock_retry import retrying_lock_waits
 from vidpipe.db.runner.locking import migration_lock
 from vidpipe.db.runner.table_locks import commits_after_each_table
 
 __all__ = [
     "BRANCH_LABEL",
     "VERSION_TABLE",
+    "command_line_errors",
     "configure_options",
     "include_name",
     "include_object_on",
@@ -84,9 +89,67 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
     the version table or a downgrade's data loss says so (vidpipe.db.runner.safety). A run whose
     statement times out behind an application's lock is tried again (vidpipe.db.runner.lock_retry).
     """
-    retrying_lock_waits(
-        connection, RetrySettings.from_context(context), lambda: _run_once(context, connection)
-    )
+    with _sqlite_write_failures(connection):
+        retrying_lock_waits(
+            connection, safety.run_settings(context), lambda: _run_once(context, connection)
+        )
+
+
+@contextmanager
+def command_line_errors(config: Config) -> Iterator[None]:
+    """Around env.py: on the ``alembic`` command line, vidpipe's errors become Alembic's
+    ``CommandError``, which it prints as one ``FAILED: ...`` line instead of a traceback.
+
+    Only there (``config.cmd_opts`` is set by ``alembic.config.CommandLine``): code that runs
+    the revisions gets vidpipe's own classes, with their attributes.
+    """
+    try:
+        yield
+    except VidpipeDatabaseError as exc:
+        if config.cmd_opts is None:
+            raise
+        raise CommandError(str(exc)) from exc
+
+
+#: SQLite's primary result codes for a file that could not be written: SQLITE_IOERR (its
+#: extended codes share the low byte) and SQLITE_FULL.
+_SQLITE_WRITE_FAILURES = (10, 13)
+
+
+@contextmanager
+def _sqlite_write_failures(connection: sa.Connection) -> Iterator[None]:
+    """Report a SQLite file that could not be written or grow as what it is.
+
+    SQLite rolls the whole transaction back on a ``disk I/O error`` or a full disk; a batch
+    rebuild then fails to drop its ``_alembic_tmp_*`` table, and Alembic's clean-up error
+    ("no such table: _alembic_tmp_assets") replaces the real one, which Python keeps only as
+    the exception's context.
+    """
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        cause = _sqlite_write_failure(exc) if connection.dialect.name == "sqlite" else None
+        if cause is None:
+            raise
+        path = sqlite_path(connection.engine.url)
+        raise DatabaseFileError(
+            f"SQLite could not write the database file {path}: {cause.orig}; most often the "
+            "file could not grow (the disk is full, or a file-size limit was reached). SQLite "
+            "rolled the migration's transaction back, so the database is at the revision it "
+            "was at. Free space (or raise the limit), then run again."
+        ) from cause
+
+
+def _sqlite_write_failure(exc: BaseException) -> sa.exc.DBAPIError | None:
+    """The write failure in ``exc``'s chain of causes and contexts, if there is one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.exc.DBAPIError):
+            code = getattr(seen.orig, "sqlite_errorcode", None)
+            if code is not None and code & 0xFF in _SQLITE_WRITE_FAILURES:
+                return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:

@@ -158,7 +158,7 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
         connection = session.connection()
-        with _savepoint(connection):
+        with _savepoint(connection) as release:
             # SQLite: only a write can wait for the database lock (see _lock_and_look_up).
             write_first = connection.dialect.name == "sqlite"
             project_values = [prepared.project_values for prepared in storyboards]
@@ -179,7 +179,7 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
                 ):
                     if rows:
                         _insert_many(connection, table, rows)
-                connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                release()
     except IntegrityError as exc:
         raise explain_integrity_error(session, project_ids, exc) from exc
     except OperationalError as exc:
@@ -188,17 +188,21 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
 
 
 @contextmanager
-def _savepoint(connection: sa.Connection) -> Iterator[None]:
-    """Run the block inside a SAVEPOINT, which the block releases: on an exception, undo the
-    block's work only.
+def _savepoint(connection: sa.Connection) -> Iterator[Callable[[], None]]:
+    """Run the block inside a SAVEPOINT, which the block releases by calling what it is given
+    (inside the round trip of its last statements): on an exception, undo the block's work only.
 
     Sent as plain SQL: SQLAlchemy's ``begin_nested`` compiles a fresh SAVEPOINT and RELEASE
     for every call, and for a single save that cost more than its SQL did. The store adds no
     ORM objects, so the session has nothing to roll back with it.
     """
+
+    def release() -> None:
+        connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
     connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
     try:
-        yield
+        yield release
     except BaseException:
         connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
-from benchmarks.core_parts import PARTS, SINGLE_SAVE_PARTS, through_core
+from benchmarks.core_parts import PARTS, through_core
 from benchmarks.report import Row
 from benchmarks.timing import interleaved, interleaved_median_seconds, median_seconds, paired_ratio
 from tests.storyboards import enhanced_storyboard
@@ -92,10 +92,10 @@ def save_against_core(url: sa.URL, dialect: str, projects: int, repeat: int) -> 
     """The same saves with each hand-written part of the save path, then all of them, through
     plain SQLAlchemy Core (benchmarks/core_parts.py), all timed in one interleaved run.
 
-    Both ways of saving: in one ``storyboard_batch`` and one write per call (a batch has no
-    single-project look-up). The ratio that decides is the median over rounds of the store's
-    wall time against the variant's in the same round (the note gives it, and the same for CPU
-    time): a part stays hand-written only at 0.83x or less, Core being at least 20% slower.
+    Both ways of saving: in one ``storyboard_batch`` and one write per call. The ratio that
+    decides is the median over rounds of the store's wall time against the variant's in the same
+    round (the note gives it, and the same for CPU time): a part stays hand-written only at 0.83x
+    or less, Core being at least 20% slower.
     """
     storyboard = enhanced_storyboard(*range(SCENES_PER_STORYBOARD))
     engine = create_engine(url)
@@ -120,11 +120,7 @@ def save_against_core(url: sa.URL, dialect: str, projects: int, repeat: int) -> 
         for batched, how in ((True, "in storyboard_batch"), (False, "one write per call")):
             variants: dict[str, tuple[str, ...]] = {
                 "as it is": (),
-                **{
-                    f"{part} through Core": (part,)
-                    for part in PARTS
-                    if not (batched and part in SINGLE_SAVE_PARTS)
-                },
+                **{f"{part} through Core": (part,) for part in PARTS},
                 "plain Core (every part)": tuple(PARTS),
             }
             runs = [saving(parts, batched) for parts in variants.values()]

@@ -1,7 +1,7 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, driver-level executemany."""
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -31,8 +31,6 @@ __all__ = ["save_storyboard", "storyboard_batch"]
 _BATCH_KEY = "vidpipe.storyboard_batch"
 
 _SAVEPOINT = "vidpipe_store"
-
-_RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
 
 #: Project ids per IN list: PostgreSQL binds at most 65,535 parameters in one statement (as do
 #: MySQL's server-side prepared statements), SQLite builds 32,766 by default; a batch of any size
@@ -68,6 +66,41 @@ _LOOK_UP = _looking_up(projects_table.c.id.in_(_PROJECT_IDS))
 
 _LOCK = _LOOK_UP.order_by(projects_table.c.id).with_for_update()
 
+#: A single save's look-up (the common case), without the batch's IN list.
+_LOOK_UP_ONE = {
+    lock: (statement.with_for_update() if lock else statement)
+    for lock in (False, True)
+    for statement in [_looking_up(projects_table.c.id == sa.bindparam("project_key"))]
+}
+
+
+class _SerialisedJSON(sa.TypeDecorator[str]):
+    """JSON text bound into a JSON column as it is, with the column's SQL (its ``::JSONB`` cast
+    on PostgreSQL): ``storyboard_raw`` arrives serialised (``storable_json``), and the largest
+    document of a save is not serialised twice."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        return projects_table.c.storyboard_raw.type.dialect_impl(dialect)
+
+    def bind_processor(self, dialect: sa.Dialect) -> None:
+        return None
+
+
+#: The projects' UPDATE, one parameter set per project (``Prepared.project_values``).
+_UPDATE_PROJECTS = (
+    sa.update(projects_table)
+    .where(projects_table.c.id == sa.bindparam("project_key"))
+    .values(
+        style_guide=sa.bindparam("style_guide"),
+        characters=sa.bindparam("characters"),
+        storyboard_kind=sa.bindparam("storyboard_kind"),
+        storyboard_raw=sa.bindparam("storyboard_raw", type_=_SerialisedJSON()),
+    )
+)
+
 _DELETES = {
     table.name: sa.delete(table).where(table.c.project_id.in_(_PROJECT_IDS))
     for table in STORYBOARD_TABLES
@@ -75,7 +108,7 @@ _DELETES = {
 
 
 #: Makes a statement sent through the driver, and gives the column each parameter is bound as.
-_Build = Callable[[], tuple[sa.Insert | sa.Update | sa.Select[Any], Mapping[str, sa.Column[Any]]]]
+_Build = Callable[[], tuple[sa.Insert, Mapping[str, sa.Column[Any]]]]
 
 
 class _DriverStatement(NamedTuple):
@@ -87,9 +120,7 @@ class _DriverStatement(NamedTuple):
     positional: bool
 
 
-#: Compiled INSERT, UPDATE and single-project look-up statements per dialect, keyed by what
-#: they do and the names of their columns: compiling them cost more than a single storyboard's
-#: rows take to write.
+#: Compiled INSERT statements per dialect, keyed by their table and the names of their columns.
 _COMPILED: "WeakKeyDictionary[sa.Dialect, dict[tuple[str, ...], _DriverStatement]]" = (
     WeakKeyDictionary()
 )
@@ -163,11 +194,11 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
             write_first = connection.dialect.name == "sqlite"
             project_values = [prepared.project_values for prepared in storyboards]
             if write_first:
-                _update_projects(connection, project_values)
+                connection.execute(_UPDATE_PROJECTS, project_values)
             stored = _lock_and_look_up(connection, project_ids, lock=not write_first)
             with _one_round_trip(connection):
                 if not write_first:
-                    _update_projects(connection, project_values)
+                    connection.execute(_UPDATE_PROJECTS, project_values)
                 for table in STORYBOARD_TABLES:
                     holders = [pid for pid in project_ids if table.name in stored[pid]]
                     for chunk in _chunks(holders):
@@ -267,8 +298,8 @@ def _lock_and_look_up(
     """
     stored: dict[uuid.UUID, set[str]] = {}
     for chunk in _chunks(sorted(project_ids)):
-        rows: Iterable[Sequence[Any]] = (
-            _look_up_one(connection, chunk[0], lock)
+        rows = (
+            connection.execute(_LOOK_UP_ONE[lock], {"project_key": chunk[0]})
             if len(chunk) == 1
             else connection.execute(_LOCK if lock else _LOOK_UP, {"project_ids": chunk})
         )
@@ -287,25 +318,6 @@ def _lock_and_look_up(
     return stored
 
 
-def _look_up_one(
-    connection: sa.Connection, project_id: uuid.UUID, lock: bool
-) -> list[Sequence[Any]]:
-    """A single save's look-up (the common case): compiled once per dialect and sent through the
-    driver, which cost a fraction of executing the batch's IN-list statement through Core."""
-
-    def build() -> tuple[sa.Select[Any], Mapping[str, sa.Column[Any]]]:
-        statement = _looking_up(projects_table.c.id == sa.bindparam("project_key"))
-        return (statement.with_for_update() if lock else statement), {
-            "project_key": projects_table.c.id
-        }
-
-    key = ("lock" if lock else "look up", projects_table.name)
-    statement = _driver_statement(connection.dialect, key, build)
-    [parameters] = _driver_parameters(statement, [{"project_key": project_id}])
-    # The driver's id is the dialect's form of it (hex text on SQLite): the caller's is the UUID.
-    return [(project_id, *row[1:]) for row in connection.exec_driver_sql(statement.sql, parameters)]
-
-
 def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
     for start in range(0, len(ids), _IDS_PER_STATEMENT):
         yield ids[start : start + _IDS_PER_STATEMENT]
@@ -319,27 +331,6 @@ def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str
         return statement, {name: table.c[name] for name in names}
 
     _executemany(connection, ("insert", table.name, *names), build, rows)
-
-
-def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    names = tuple(name for name in rows[0] if name != "project_key")
-
-    def build() -> tuple[sa.Update, Mapping[str, sa.Column[Any]]]:
-        statement = (
-            sa.update(projects_table)
-            .where(projects_table.c.id == sa.bindparam("project_key"))
-            .values({name: sa.bindparam(name) for name in names})
-        )
-        columns = {
-            "project_key": projects_table.c.id,
-            **{name: projects_table.c[name] for name in names},
-            # Already JSON text (storable_json): bound as text, into the column's own SQL (with
-            # its ::JSONB cast on PostgreSQL), so the largest document is not serialised twice.
-            "storyboard_raw": _RAW_JSON_TEXT,
-        }
-        return statement, columns
-
-    _executemany(connection, ("update", projects_table.name, *names), build, rows)
 
 
 def _executemany(

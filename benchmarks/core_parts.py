@@ -1,14 +1,14 @@
-"""The save path's hand-written parts, each with its plain SQLAlchemy Core equivalent.
+"""The save path's hand-written part, psycopg's pipeline mode, and what Core does without it.
 
-``vidpipe/db/store/writes.py`` sends some statements past Core (through the driver, with its own
-compiled-statement cache and bind processors, and a SAVEPOINT by hand). Each part is kept only
-where it beats Core by at least 20% in the save benchmark: :func:`through_core` swaps the named
-parts for the Core code below, so one run times the store as it is, with one part at a time
-through Core, and with all of them through Core (the plain-Core save).
+``vidpipe/db/store/writes.py`` goes through SQLAlchemy Core everywhere except psycopg's pipeline
+mode (``_one_round_trip``), which Core does not offer; its module docstring records how the
+parts that once bypassed Core were measured and replaced. :func:`through_core` swaps the named
+parts for their plain-Core equivalent, so one run times the store as it is against the same
+saves through plain Core.
 """
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,23 +16,14 @@ import sqlalchemy as sa
 from vidpipe.db.store import writes
 
 
-def _core_insert_many(
-    connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
-) -> None:
-    connection.execute(sa.insert(table), rows)
-
-
-@contextmanager
-def _core_savepoint(connection: sa.Connection) -> Iterator[Callable[[], None]]:
-    """``begin_nested``: its RELEASE follows the block (so with psycopg, after its round trip)."""
-    with connection.begin_nested():
-        yield lambda: None
+def _each_statement_as_it_comes(connection: sa.Connection) -> "nullcontext[None]":
+    """Core's way: each statement sent, and waited for, on its own."""
+    return nullcontext()
 
 
 #: Each hand-written part: the function of writes.py that holds it, and its Core equivalent.
 PARTS: dict[str, tuple[str, Callable[..., Any]]] = {
-    "INSERT executemany": ("_insert_many", _core_insert_many),
-    "SAVEPOINT": ("_savepoint", _core_savepoint),
+    "psycopg pipeline": ("_one_round_trip", _each_statement_as_it_comes),
 }
 
 

@@ -82,8 +82,8 @@ def save_storyboards(url: sa.URL, dialect: str, projects: int, repeat: int) -> l
             "raw driver executemany per project",
             seconds[raw_per_project],
             target="at most 2x",
-            note="per call: a SAVEPOINT, the project lock and look-up, then an UPDATE, 3 INSERTs "
-            "and the RELEASE (with psycopg, in one round trip)",
+            note="per call: a SAVEPOINT, the project lock and look-up, then an UPDATE and 3 "
+            "INSERTs (with psycopg, in one round trip), and the RELEASE",
         ),
     ]
 

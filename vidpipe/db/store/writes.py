@@ -1,27 +1,32 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, one executemany per table.
 
 Everything goes through SQLAlchemy Core except psycopg's pipeline mode (:func:`_one_round_trip`),
-which Core does not offer. Until 0.2.0 four parts bypassed Core: the INSERTs and the projects'
+which Core does not offer. In 0.2.0 four parts bypassed Core: the INSERTs and the projects'
 UPDATE as driver-level executemany (with their own compiled-statement cache and bind
 processors), a single save's look-up sent through the driver, and the SAVEPOINT by hand. Each
 was timed against its Core equivalent (``insert()`` with a list of rows, ``update()`` with one
 parameter set per project, a Core ``select``, ``begin_nested()``) on SQLite, PostgreSQL and
-MariaDB, interleaved in one run (``benchmarks/core_parts.py`` at commit 414b86a), and was to be
-kept only where Core came out at least 20% slower. None did, so all four are Core now. Median
-over rounds of the hand-written save's wall time against the save with that part through Core
-(0.83x or less would have kept it), in a storyboard_batch / one write per call:
+MariaDB, all variants interleaved in one run per dialect (``save_against_core`` in
+``benchmarks/storyboards.py`` with ``benchmarks/core_parts.py``, at commits 414b86a and 5dcc2f3,
+100 storyboards of 8 scenes, 15 rounds), and was to be kept only where Core came out at least
+20% slower. None did, so all four are Core now. Median over rounds of the hand-written save's
+wall time against the save with that part through Core (0.83x or less would have kept it), in a
+storyboard_batch / one write per call:
 
-- INSERT executemany: SQLite 0.87x 0.82x 0.80x / 0.80x 0.95x 1.28x (CPU time 0.86x-0.90x),
-  PostgreSQL 0.89x 1.08x 1.00x / 1.06x 0.90x 0.82x, MariaDB 1.15x 1.00x / 1.05x 1.00x;
+- INSERT executemany: SQLite 0.87x 0.82x 0.80x / 0.80x 0.95x 1.28x (CPU time 0.86x 0.88x 0.86x
+  / 0.82x 0.88x 0.90x), PostgreSQL 0.89x 1.08x 1.00x / 1.06x 0.90x 0.82x, MariaDB 1.15x 1.00x /
+  1.05x 1.00x;
 - UPDATE executemany: SQLite 0.90x / 0.98x, PostgreSQL 0.96x / 1.34x, MariaDB 1.13x / 1.10x;
 - a single save's look-up (per call only): SQLite 0.96x, PostgreSQL 1.23x, MariaDB 1.13x;
 - SAVEPOINT by hand: SQLite 1.05x 1.04x 0.99x / 0.69x 0.96x 1.02x, PostgreSQL 0.93x 1.10x
   1.00x / 1.02x 0.84x 0.93x, MariaDB 1.12x 0.94x / 1.01x 0.90x.
 
 (One figure per run; the machine was shared, load average 8-15, so single runs scatter by 20%
-or more, and a figure near the line was measured again. SQLite's batched INSERT came closest:
-its CPU-time ratio, the steadier measure for an in-process database, stayed at 0.86x-0.88x, and
-the save with every part through Core was not 20% slower either (0.85x, 1.02x, 0.93x).
+or more, and a figure near the line was measured again. SQLite's batched INSERT came closest,
+its wall-time median 0.82x, but its CPU-time ratio stayed at 0.86x-0.88x: SQLite works inside this
+process, so both sides' wall time is that CPU time plus the same file I/O, and the true wall
+ratio lies between the CPU ratio and 1x; the lower readings were the machine's scheduling. The
+save with every part through Core was not 20% slower either (0.85x, 1.02x, 0.93x).
 PostgreSQL's INSERT per call at 0.82x in one run was 1.06x and 0.90x in the others, and the
 all-Core save 0.94x in that same run.)
 """

@@ -1,9 +1,10 @@
 """Run the benchmarks and print a Markdown table:
 ``python -m benchmarks [save|write-load] [--tiny] [--dialects ...]``.
 
-Without a mode, the save, start-up, upgrade and look-up benchmarks; ``save``, the save benchmark
-alone (the one that also runs on MariaDB: ``--dialects mariadb``); ``write-load``, the longest
-application write while ``alembic upgrade head`` runs on PostgreSQL (benchmarks/write_load.py).
+Without a mode, the save, start-up, upgrade and look-up benchmarks; ``save``, the store's save
+and load benchmarks alone (the ones that also run on MariaDB: ``--dialects mariadb``);
+``write-load``, the longest application write while ``alembic upgrade head`` runs on
+PostgreSQL (benchmarks/write_load.py).
 ``--tiny`` runs at a toy size, to prove the command works (the test suite does).
 """
 
@@ -18,7 +19,8 @@ import sqlalchemy
 
 from benchmarks.migrations import cold_upgrade, startup_check, upgrade_grown_database
 from benchmarks.report import Row, markdown
-from benchmarks.storyboards import find_asset, save_storyboards
+from benchmarks.scaling import large_storyboards
+from benchmarks.storyboards import find_asset, save_against_core, save_storyboards
 from benchmarks.write_load import write_load
 from tests.databases import fresh_database, server_unreachable
 
@@ -26,6 +28,11 @@ SIZES = {
     "full": {"calls": 200, "repeat": 5, "scenes": 1_000_000, "projects": 200, "manifests": 100_000},
     "tiny": {"calls": 3, "repeat": 1, "scenes": 2_000, "projects": 3, "manifests": 200},
 }
+#: the save path against plain Core: (projects, rounds); more rounds than the other rows, as
+#: the decisions it informs sit near a 20% line.
+AGAINST_CORE = {"full": (100, 15), "tiny": (3, 1)}
+#: save and load of one storyboard: (small, large) scene counts.
+STORYBOARD_SCENES = {"full": (100, 1_000), "tiny": (5, 50)}
 #: write-load: rows per table, and how long the writer runs with no migration (seconds).
 WRITE_LOAD = {"full": (1_000_000, 10.0), "tiny": (2_000, 1.0)}
 
@@ -56,6 +63,12 @@ def main() -> None:
                 raise SystemExit(f"cannot benchmark {reason}")
             with fresh_database(dialect, workdir / f"save-{dialect}") as url:
                 rows.extend(save_storyboards(url, dialect, size["projects"], size["repeat"]))
+            with fresh_database(dialect, workdir / f"core-{dialect}") as url:
+                rows.extend(save_against_core(url, dialect, *AGAINST_CORE[scale]))
+            with fresh_database(dialect, workdir / f"large-{dialect}") as url:
+                rows.extend(
+                    large_storyboards(url, dialect, STORYBOARD_SCENES[scale], size["repeat"])
+                )
             if args.mode == "save":
                 continue
             with fresh_database(dialect, workdir / f"startup-{dialect}") as url:

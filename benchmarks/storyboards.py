@@ -1,17 +1,20 @@
 """Saving storyboards, and finding the scenes an asset appears in."""
 
 import json
+import statistics
 import tracemalloc
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
+from benchmarks.core_parts import PARTS, through_core
 from benchmarks.report import Row
-from benchmarks.timing import interleaved_median_seconds, median_seconds
+from benchmarks.timing import interleaved, interleaved_median_seconds, median_seconds, paired_ratio
 from tests.storyboards import enhanced_storyboard
 from vidpipe.db import create_engine, upgrade
 from vidpipe.db.models import Project, Scene, SceneAudioManifest, SceneManifest
@@ -32,8 +35,8 @@ def save_storyboards(url: sa.URL, dialect: str, projects: int, repeat: int) -> l
     engine = create_engine(url)
     try:
         upgrade(engine)
-        project_ids = _insert_projects(engine, projects)
-        clear = _clearer(engine)
+        project_ids = insert_projects(engine, projects)
+        clear = clearer(engine)
 
         def batched() -> None:
             with Session(engine) as session, session.begin(), storyboard_batch(session):
@@ -79,10 +82,72 @@ def save_storyboards(url: sa.URL, dialect: str, projects: int, repeat: int) -> l
             "raw driver executemany per project",
             seconds[raw_per_project],
             target="at most 2x",
-            note="per call: a SAVEPOINT, the project lock and look-up, then an UPDATE, 3 INSERTs "
-            "and the RELEASE (with psycopg, in one round trip)",
+            note="per call: a SAVEPOINT, the project lock and look-up, then an UPDATE and 3 "
+            "INSERTs (with psycopg, in one round trip), and the RELEASE",
         ),
     ]
+
+
+def save_against_core(url: sa.URL, dialect: str, projects: int, repeat: int) -> list[Row]:
+    """The same saves with each hand-written part of the save path, then all of them, through
+    plain SQLAlchemy Core (benchmarks/core_parts.py), all timed in one interleaved run. (With
+    one part left, psycopg's pipeline, plain Core differs from the store on PostgreSQL only.)
+
+    Both ways of saving: in one ``storyboard_batch`` and one write per call. The ratio that
+    decides is the median over rounds of the store's wall time against the variant's in the same
+    round (the note gives it, and the same for CPU time): a part stays hand-written only at 0.83x
+    or less, Core being at least 20% slower.
+    """
+    storyboard = enhanced_storyboard(*range(SCENES_PER_STORYBOARD))
+    engine = create_engine(url)
+    rows = []
+    try:
+        upgrade(engine)
+        project_ids = insert_projects(engine, projects)
+
+        def saving(parts: tuple[str, ...], batched: bool) -> Callable[[], None]:
+            def save() -> None:
+                with (
+                    through_core(*parts),
+                    Session(engine) as session,
+                    session.begin(),
+                    storyboard_batch(session) if batched else nullcontext(),
+                ):
+                    for project_id in project_ids:
+                        save_storyboard(session, project_id, storyboard)
+
+            return save
+
+        for batched, how in ((True, "in storyboard_batch"), (False, "one write per call")):
+            variants: dict[str, tuple[str, ...]] = {
+                "as it is": (),
+                # Each part alone, when there is more than one.
+                **{f"{part} through Core": (part,) for part in PARTS if len(PARTS) > 1},
+                "plain Core (every part)": tuple(PARTS),
+            }
+            runs = [saving(parts, batched) for parts in variants.values()]
+            samples = dict(
+                zip(variants, interleaved(runs, repeat, setup=clearer(engine)), strict=True)
+            )
+            ours = samples.pop("as it is")
+            rows.extend(
+                Row(
+                    f"save {projects} storyboards x {SCENES_PER_STORYBOARD} enhanced scenes, {how}",
+                    dialect,
+                    "save_storyboard as it is",
+                    statistics.median(sample.wall for sample in ours),
+                    variant,
+                    statistics.median(sample.wall for sample in core),
+                    target="at most 0.83x to stay hand-written",
+                    note=f"paired ratio: wall "
+                    f"{paired_ratio([s.wall for s in ours], [s.wall for s in core]):.2f}x, CPU "
+                    f"{paired_ratio([s.cpu for s in ours], [s.cpu for s in core]):.2f}x",
+                )
+                for variant, core in samples.items()
+            )
+    finally:
+        engine.dispose()
+    return rows
 
 
 def find_asset(url: sa.URL, dialect: str, manifests: int, repeat: int) -> Row:
@@ -121,7 +186,7 @@ def find_asset(url: sa.URL, dialect: str, manifests: int, repeat: int) -> Row:
     )
 
 
-def _insert_projects(engine: sa.Engine, count: int) -> list[uuid.UUID]:
+def insert_projects(engine: sa.Engine, count: int) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(count)]
     with engine.begin() as connection:
         connection.execute(
@@ -142,7 +207,7 @@ def _insert_projects(engine: sa.Engine, count: int) -> list[uuid.UUID]:
     return ids
 
 
-def _clearer(engine: sa.Engine) -> Callable[[], None]:
+def clearer(engine: sa.Engine) -> Callable[[], None]:
     """Before a timed run, remove every storyboard, so that each run makes first saves.
 
     PostgreSQL truncates: deleted rows would stay behind as dead tuples and slow each later run

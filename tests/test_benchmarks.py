@@ -32,12 +32,24 @@ def test_benchmarks_run_at_a_tiny_size() -> None:
 
 
 @pytest.mark.parametrize("dialect", dialect_params("mariadb"), indirect=True)
-def test_the_save_benchmark_runs_alone_on_mariadb_at_a_tiny_size(dialect: str) -> None:
-    """``python -m benchmarks save --dialects mariadb``: the raw baseline speaks PyMySQL too."""
+def test_the_store_benchmarks_run_alone_on_mariadb_at_a_tiny_size(dialect: str) -> None:
+    """``python -m benchmarks save --dialects mariadb``: the raw baseline speaks PyMySQL too, the
+    save path runs with its hand-written parts through Core, and a large storyboard is saved and
+    loaded."""
     result = run_benchmarks("save", "--tiny", "--dialects", dialect)
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| save ")]
-    assert [row.split(" | ")[1] for row in rows] == [dialect, dialect]
-    assert "raw driver executemany per project" in rows[1]
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| ")]
+    rows = [row for row in rows if row[0] != "| benchmark"]
+    assert {row[1] for row in rows} == {dialect}
+    assert any("raw driver executemany per project" in row[3] for row in rows)
+    core: dict[str, list[str]] = {}  # each way of saving: what went through Core
+    for row in rows:
+        if row[2].startswith("save_storyboard as it is"):
+            core.setdefault(row[0].rsplit(", ", 1)[1], []).append(row[3].split(":")[0])
+    assert set(core) == {"in storyboard_batch", "one write per call"}
+    assert core["in storyboard_batch"] == core["one write per call"]
+    assert core["one write per call"][-1] == "plain Core (every part)"
+    large = [row[0][2:] for row in rows if row[0].endswith("one storyboard of 50 enhanced scenes")]
+    assert large == [f"{verb} one storyboard of 50 enhanced scenes" for verb in ("save", "load")]
 
 
 def test_write_load_benchmark_runs_at_a_tiny_size() -> None:

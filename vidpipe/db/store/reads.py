@@ -23,13 +23,26 @@ from vidpipe.db.store.validation import describe_errors, project_uuid
 
 __all__ = ["load_storyboard"]
 
-#: The first row of a load (its project's first scene, or the project alone): the project's
-#: documents come back on that row only, not once per scene.
-_FIRST_ROW = sa.func.row_number().over(order_by=scenes_table.c.scene_index) == 1
+
+def _first_row(project_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    """The first row of a load: the project's first scene, or the project alone.
+
+    The project's documents come back on that row only. Compared with the first scene's index
+    (a scalar subquery the database evaluates once), not numbered with ``row_number()``: a window
+    function makes SQLite and MariaDB materialise every row with the project's columns on it,
+    copying ``storyboard_raw``, which grows with the scenes, once per scene.
+    """
+    first_scenes = scenes_table.alias("first_scenes")
+    first_index = (
+        sa.select(sa.func.min(first_scenes.c.scene_index))
+        .where(first_scenes.c.project_id == project_id)
+        .scalar_subquery()
+    )
+    return sa.or_(scenes_table.c.scene_index.is_(None), scenes_table.c.scene_index == first_index)
 
 
-def _once(column: sa.Column[Any]) -> sa.Label[Any]:
-    return sa.case((_FIRST_ROW, column)).label(column.name)
+def _once(column: sa.Column[Any], first_row: sa.ColumnElement[bool]) -> sa.Label[Any]:
+    return sa.case((first_row, column)).label(column.name)
 
 
 def load_storyboard(session: Session, project_id: uuid.UUID | str) -> Storyboard | None:
@@ -43,13 +56,13 @@ def load_storyboard(session: Session, project_id: uuid.UUID | str) -> Storyboard
     # One statement, so one snapshot on every dialect: two (the project, then its scenes) could
     # straddle another transaction's commit under PostgreSQL's READ COMMITTED and mix the
     # style guide of one storyboard with the scenes of the next.
+    first_row = _first_row(project_id)
     rows = session.execute(
         sa.select(
-            _once(projects_table.c.style_guide),
-            _once(projects_table.c.characters),
-            _once(projects_table.c.storyboard_raw),
+            _once(projects_table.c.style_guide, first_row),
+            _once(projects_table.c.characters, first_row),
+            _once(projects_table.c.storyboard_raw, first_row),
             projects_table.c.storyboard_kind,
-            projects_table.c.storyboard_raw,
             scenes_table,
             manifests_table.c.manifest_json,
             audio_table.c.scene_index.label("audio_scene_index"),

@@ -1,11 +1,40 @@
-"""Writing prepared storyboards: one SAVEPOINT, set-based statements, driver-level executemany."""
+"""Writing prepared storyboards: one SAVEPOINT, set-based statements, one executemany per table.
+
+Everything goes through SQLAlchemy Core except psycopg's pipeline mode (:func:`_one_round_trip`),
+which Core does not offer. In 0.2.0 four parts bypassed Core: the INSERTs and the projects'
+UPDATE as driver-level executemany (with their own compiled-statement cache and bind
+processors), a single save's look-up sent through the driver, and the SAVEPOINT by hand. Each
+was timed against its Core equivalent (``insert()`` with a list of rows, ``update()`` with one
+parameter set per project, a Core ``select``, ``begin_nested()``) on SQLite, PostgreSQL and
+MariaDB, all variants interleaved in one run per dialect (``save_against_core`` in
+``benchmarks/storyboards.py`` with ``benchmarks/core_parts.py``, at commits 414b86a and 5dcc2f3,
+100 storyboards of 8 scenes, 15 rounds), and was to be kept only where Core came out at least
+20% slower. None did, so all four are Core now. Median over rounds of the hand-written save's
+wall time against the save with that part through Core (0.83x or less would have kept it), in a
+storyboard_batch / one write per call:
+
+- INSERT executemany: SQLite 0.87x 0.82x 0.80x / 0.80x 0.95x 1.28x (CPU time 0.86x 0.88x 0.86x
+  / 0.82x 0.88x 0.90x), PostgreSQL 0.89x 1.08x 1.00x / 1.06x 0.90x 0.82x, MariaDB 1.15x 1.00x /
+  1.05x 1.00x;
+- UPDATE executemany: SQLite 0.90x / 0.98x, PostgreSQL 0.96x / 1.34x, MariaDB 1.13x / 1.10x;
+- a single save's look-up (per call only): SQLite 0.96x, PostgreSQL 1.23x, MariaDB 1.13x;
+- SAVEPOINT by hand: SQLite 1.05x 1.04x 0.99x / 0.69x 0.96x 1.02x, PostgreSQL 0.93x 1.10x
+  1.00x / 1.02x 0.84x 0.93x, MariaDB 1.12x 0.94x / 1.01x 0.90x.
+
+(One figure per run; the machine was shared, load average 8-15, so single runs scatter by 20%
+or more, and a figure near the line was measured again. SQLite's batched INSERT came closest,
+its wall-time median 0.82x, but its CPU-time ratio stayed at 0.86x-0.88x: SQLite works inside this
+process, so both sides' wall time is that CPU time plus the same file I/O, and the true wall
+ratio lies between the CPU ratio and 1x; the lower readings were the machine's scheduling. The
+save with every part through Core was not 20% slower either (0.85x, 1.02x, 0.93x).
+PostgreSQL's INSERT per call at 0.82x in one run was 1.06x and 0.90x in the others, and the
+all-Core save 0.94x in that same run.)
+"""
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from operator import itemgetter
-from typing import Any, NamedTuple
-from weakref import WeakKeyDictionary
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -29,10 +58,6 @@ from vidpipe.db.store.rows import (
 __all__ = ["save_storyboard", "storyboard_batch"]
 
 _BATCH_KEY = "vidpipe.storyboard_batch"
-
-_SAVEPOINT = "vidpipe_store"
-
-_RAW_JSON_TEXT = sa.Column("storyboard_raw", sa.Text())
 
 #: Project ids per IN list: PostgreSQL binds at most 65,535 parameters in one statement (as do
 #: MySQL's server-side prepared statements), SQLite builds 32,766 by default; a batch of any size
@@ -68,31 +93,45 @@ _LOOK_UP = _looking_up(projects_table.c.id.in_(_PROJECT_IDS))
 
 _LOCK = _LOOK_UP.order_by(projects_table.c.id).with_for_update()
 
+#: A single save's look-up (the common case), without the batch's IN list.
+_LOOK_UP_ONE = {
+    lock: (statement.with_for_update() if lock else statement)
+    for lock in (False, True)
+    for statement in [_looking_up(projects_table.c.id == sa.bindparam("project_key"))]
+}
+
+
+class _SerialisedJSON(sa.TypeDecorator[str]):
+    """JSON text bound into a JSON column as it is, with the column's SQL (its ``::JSONB`` cast
+    on PostgreSQL): ``storyboard_raw`` arrives serialised (``storable_json``), and the largest
+    document of a save is not serialised twice."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        return projects_table.c.storyboard_raw.type.dialect_impl(dialect)
+
+    def bind_processor(self, dialect: sa.Dialect) -> None:
+        return None
+
+
+#: The projects' UPDATE, one parameter set per project (``Prepared.project_values``).
+_UPDATE_PROJECTS = (
+    sa.update(projects_table)
+    .where(projects_table.c.id == sa.bindparam("project_key"))
+    .values(
+        style_guide=sa.bindparam("style_guide"),
+        characters=sa.bindparam("characters"),
+        storyboard_kind=sa.bindparam("storyboard_kind"),
+        storyboard_raw=sa.bindparam("storyboard_raw", type_=_SerialisedJSON()),
+    )
+)
+
 _DELETES = {
     table.name: sa.delete(table).where(table.c.project_id.in_(_PROJECT_IDS))
     for table in STORYBOARD_TABLES
 }
-
-
-#: Makes a statement sent through the driver, and gives the column each parameter is bound as.
-_Build = Callable[[], tuple[sa.Insert | sa.Update | sa.Select[Any], Mapping[str, sa.Column[Any]]]]
-
-
-class _DriverStatement(NamedTuple):
-    """A statement compiled for one dialect, with the parameter order and converters it takes."""
-
-    sql: str
-    names: list[str]
-    processors: Sequence[Callable[[Any], Any] | None]
-    positional: bool
-
-
-#: Compiled INSERT, UPDATE and single-project look-up statements per dialect, keyed by what
-#: they do and the names of their columns: compiling them cost more than a single storyboard's
-#: rows take to write.
-_COMPILED: "WeakKeyDictionary[sa.Dialect, dict[tuple[str, ...], _DriverStatement]]" = (
-    WeakKeyDictionary()
-)
 
 
 def save_storyboard(
@@ -151,23 +190,24 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     The projects are locked before anything is decided (see :func:`_lock_and_look_up`), so
     saves of one project serialise: the later one replaces the earlier one whole. Everything
     after the look-up is written without reading anything back, so it is sent in one round trip
-    where the driver can (:func:`_one_round_trip`), the SAVEPOINT's release included.
+    where the driver can (:func:`_one_round_trip`). The SAVEPOINT is Core's ``begin_nested``:
+    the store adds no ORM objects, so the session has nothing to roll back with it.
     """
     session.flush()  # projects added but not yet flushed must be visible below
     refuse_oversized(session, storyboards)
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
         connection = session.connection()
-        with _savepoint(connection):
+        with connection.begin_nested():
             # SQLite: only a write can wait for the database lock (see _lock_and_look_up).
             write_first = connection.dialect.name == "sqlite"
             project_values = [prepared.project_values for prepared in storyboards]
             if write_first:
-                _update_projects(connection, project_values)
+                connection.execute(_UPDATE_PROJECTS, project_values)
             stored = _lock_and_look_up(connection, project_ids, lock=not write_first)
             with _one_round_trip(connection):
                 if not write_first:
-                    _update_projects(connection, project_values)
+                    connection.execute(_UPDATE_PROJECTS, project_values)
                 for table in STORYBOARD_TABLES:
                     holders = [pid for pid in project_ids if table.name in stored[pid]]
                     for chunk in _chunks(holders):
@@ -178,31 +218,12 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
                     (audio_table, [row for p in storyboards for row in p.audio_rows]),
                 ):
                     if rows:
-                        _insert_many(connection, table, rows)
-                connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                        connection.execute(sa.insert(table), rows)
     except IntegrityError as exc:
         raise explain_integrity_error(session, project_ids, exc) from exc
     except OperationalError as exc:
         raise explain_lost_race(session.get_bind().dialect.name, project_ids, exc) from exc
     _expire_projects(session, set(project_ids))
-
-
-@contextmanager
-def _savepoint(connection: sa.Connection) -> Iterator[None]:
-    """Run the block inside a SAVEPOINT, which the block releases: on an exception, undo the
-    block's work only.
-
-    Sent as plain SQL: SQLAlchemy's ``begin_nested`` compiles a fresh SAVEPOINT and RELEASE
-    for every call, and for a single save that cost more than its SQL did. The store adds no
-    ORM objects, so the session has nothing to roll back with it.
-    """
-    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
-    try:
-        yield
-    except BaseException:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-        raise
 
 
 @contextmanager
@@ -263,8 +284,8 @@ def _lock_and_look_up(
     """
     stored: dict[uuid.UUID, set[str]] = {}
     for chunk in _chunks(sorted(project_ids)):
-        rows: Iterable[Sequence[Any]] = (
-            _look_up_one(connection, chunk[0], lock)
+        rows = (
+            connection.execute(_LOOK_UP_ONE[lock], {"project_key": chunk[0]})
             if len(chunk) == 1
             else connection.execute(_LOCK if lock else _LOOK_UP, {"project_ids": chunk})
         )
@@ -283,98 +304,9 @@ def _lock_and_look_up(
     return stored
 
 
-def _look_up_one(
-    connection: sa.Connection, project_id: uuid.UUID, lock: bool
-) -> list[Sequence[Any]]:
-    """A single save's look-up (the common case): compiled once per dialect and sent through the
-    driver, which cost a fraction of executing the batch's IN-list statement through Core."""
-
-    def build() -> tuple[sa.Select[Any], Mapping[str, sa.Column[Any]]]:
-        statement = _looking_up(projects_table.c.id == sa.bindparam("project_key"))
-        return (statement.with_for_update() if lock else statement), {
-            "project_key": projects_table.c.id
-        }
-
-    key = ("lock" if lock else "look up", projects_table.name)
-    statement = _driver_statement(connection.dialect, key, build)
-    [parameters] = _driver_parameters(statement, [{"project_key": project_id}])
-    # The driver's id is the dialect's form of it (hex text on SQLite): the caller's is the UUID.
-    return [(project_id, *row[1:]) for row in connection.exec_driver_sql(statement.sql, parameters)]
-
-
 def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
     for start in range(0, len(ids), _IDS_PER_STATEMENT):
         yield ids[start : start + _IDS_PER_STATEMENT]
-
-
-def _insert_many(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    names = tuple(rows[0])
-
-    def build() -> tuple[sa.Insert, Mapping[str, sa.Column[Any]]]:
-        statement = sa.insert(table).values({name: sa.bindparam(name) for name in names})
-        return statement, {name: table.c[name] for name in names}
-
-    _executemany(connection, ("insert", table.name, *names), build, rows)
-
-
-def _update_projects(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    names = tuple(name for name in rows[0] if name != "project_key")
-
-    def build() -> tuple[sa.Update, Mapping[str, sa.Column[Any]]]:
-        statement = (
-            sa.update(projects_table)
-            .where(projects_table.c.id == sa.bindparam("project_key"))
-            .values({name: sa.bindparam(name) for name in names})
-        )
-        columns = {
-            "project_key": projects_table.c.id,
-            **{name: projects_table.c[name] for name in names},
-            # Already JSON text (storable_json): bound as text, into the column's own SQL (with
-            # its ::JSONB cast on PostgreSQL), so the largest document is not serialised twice.
-            "storyboard_raw": _RAW_JSON_TEXT,
-        }
-        return statement, columns
-
-    _executemany(connection, ("update", projects_table.name, *names), build, rows)
-
-
-def _executemany(
-    connection: sa.Connection, key: tuple[str, ...], build: _Build, rows: list[dict[str, Any]]
-) -> None:
-    """One driver-level executemany, values converted by SQLAlchemy's own type processors.
-
-    Core's per-row parameter handling cost more than the database's work for these rows; the
-    statement is compiled, and its processors (UUID, JSON, booleans, per dialect) looked up, once
-    per dialect and column set (``build`` makes the statement and its columns on first use).
-    """
-    statement = _driver_statement(connection.dialect, key, build)
-    connection.exec_driver_sql(statement.sql, _driver_parameters(statement, rows))
-
-
-def _driver_parameters(statement: _DriverStatement, rows: list[dict[str, Any]]) -> list[Any]:
-    """The rows as the driver takes them: converted, in the statement's order or by name."""
-    # Column by column with map() and zip(): C loops, where row-by-row Python dominated.
-    values = []
-    for name, process in zip(statement.names, statement.processors, strict=True):
-        column = list(map(itemgetter(name), rows))
-        values.append(list(map(process, column)) if process else column)
-    parameters: list[Any] = list(zip(*values, strict=True))
-    if not statement.positional:
-        parameters = [dict(zip(statement.names, row, strict=True)) for row in parameters]
-    return parameters
-
-
-def _driver_statement(dialect: sa.Dialect, key: tuple[str, ...], build: _Build) -> _DriverStatement:
-    cache = _COMPILED.setdefault(dialect, {})
-    if key not in cache:
-        statement, columns = build()
-        compiled = statement.compile(dialect=dialect)
-        names = list(compiled.positiontup or []) if compiled.positional else list(columns)
-        processors = [
-            columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        ]
-        cache[key] = _DriverStatement(compiled.string, names, processors, compiled.positional)
-    return cache[key]
 
 
 def _expire_projects(session: Session, project_ids: set[uuid.UUID]) -> None:

@@ -15,6 +15,7 @@ upgrade, a downgrade or ``--sql`` never loads it.
 import keyword
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.autogenerate import render, renderers
@@ -24,7 +25,12 @@ from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-__all__ = ["NOT_IDEMPOTENT", "next_revision_id", "write_in_vidpipe_idiom"]
+__all__ = [
+    "NOT_IDEMPOTENT",
+    "next_revision_id",
+    "operations_left_as_written",
+    "write_in_vidpipe_idiom",
+]
 
 #: The comment above an operation the rewriter left as autogenerate wrote it.
 NOT_IDEMPOTENT = "# NOT IDEMPOTENT"
@@ -43,6 +49,19 @@ def next_revision_id(script: ScriptDirectory) -> str:
         if (match := REVISION_ID.fullmatch(revision.revision))
     ]
     return f"vidpipe_{max(numbers, default=0) + 1:04d}"
+
+
+def operations_left_as_written(versions: Path) -> list[str]:
+    """``<file>:<line>: <operations>`` for each :data:`NOT_IDEMPOTENT` comment in the revision
+    files under ``versions``: what a maintainer still has to make idempotent."""
+    found = []
+    for path in sorted(versions.glob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            comment = line.strip()
+            if comment.startswith(NOT_IDEMPOTENT):
+                what = comment.removeprefix(NOT_IDEMPOTENT).lstrip(": ").split(", as ")[0]
+                found.append(f"{path.name}:{number}: {what}")
+    return found
 
 
 # The operations a revision writes in vidpipe's idiom. Each holds Alembic's own op, whose parts

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.cli import REPO_ROOT, python
 from tests.databases import dialect_params
 from tests.scratch_repository import alembic, copy_repository
 from vidpipe.db.revision_rewriter import operations_left_as_written
@@ -83,6 +84,21 @@ def test_autogenerate_writes_the_next_revision_in_the_projects_idiom(repository:
     succeeded(
         subprocess.run([RUFF, "format", "--check", str(path)], capture_output=True, text=True)
     )
+
+
+def test_migrating_never_loads_the_rewriter(tmp_path: Path) -> None:
+    """env.py imports vidpipe.db.revision_rewriter for ``revision --autogenerate`` only: an
+    offline script, an upgrade and ``alembic check`` run without it."""
+    ini = str(REPO_ROOT / "alembic.ini")
+    url = f"url=sqlite:///{tmp_path / 'vidpipe.db'}"
+    loaded = python(
+        "import sys\n"
+        "from alembic.config import main\n"
+        f"for args in (['upgrade', 'head', '--sql'], ['upgrade', 'head'], ['check']):\n"
+        f"    main(['-c', {ini!r}, '-x', {url!r}, *args])\n"
+        "print('vidpipe.db.revision_rewriter' in sys.modules)\n"
+    )
+    assert loaded.splitlines()[-1] == "False"
 
 
 def test_an_operation_no_helper_covers_is_left_as_written_and_named(

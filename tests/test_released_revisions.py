@@ -5,7 +5,8 @@ that release shipped (``sha256sum`` format, paths relative to ``migrations/``, s
 ``cd migrations && sha256sum -c released/*.sha256`` checks them by hand too). A database in the
 field was migrated by those exact files: editing one would leave databases that ran the old
 text and databases that ran the new one at the same revision id. A change is a new revision;
-releasing revisions adds a file for that release.
+releasing revisions adds a file for that release (``python -m tools.release X.Y.Z``). Only the
+head may be in no release: a revision below it ships with the release after it was written.
 
 The previous release is the newest one whose last revision is not the code's head (right after
 a release, the one before it): a database built at its head and holding rows in every table

@@ -75,10 +75,11 @@ class Tables(ops.MigrateOperation):
 
     #: New tables, whole, with the indexes autogenerate found for them.
     created: list["EnsureTable"] = field(default_factory=list)
-    #: Existing tables an index is built on: table -> the indexed columns.
-    indexed: dict[str, list[sa.Column[object]]] = field(default_factory=dict)
-    #: Tables a new table's foreign keys refer to: table -> the referred columns.
-    referred: dict[str, list[sa.Column[object]]] = field(default_factory=dict)
+    #: Existing tables an index is built on or a new table's foreign key refers to: table ->
+    #: the columns the revision needs of it.
+    existing: dict[str, list[str]] = field(default_factory=dict)
+    #: Those of them an index is built on (the index's columns are the variable's).
+    indexed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -253,38 +254,29 @@ def _describe(op: ops.MigrateOperation) -> str:
 
 
 def _tables(arranged: list[ops.MigrateOperation], created: dict[str, EnsureTable]) -> Tables | None:
-    indexed: dict[str, list[sa.Column[object]]] = {}
+    existing: dict[str, list[str]] = {}
+
+    def declare(table: str, names: list[str]) -> None:
+        columns = existing.setdefault(table, [])
+        columns += [name for name in names if name not in columns]
+
+    indexed = {op.create.table_name for op in arranged if isinstance(op, EnsureIndex)}
     for op in arranged:
         if isinstance(op, EnsureIndex):
-            columns = indexed.setdefault(op.create.table_name, [])
-            for column in _index_columns(op.create):
-                if column.name not in {c.name for c in columns}:
-                    columns.append(column)
-    referred: dict[str, list[sa.Column[object]]] = {}
+            declare(op.create.table_name, _index_column_names(op.create))
     for ensure in created.values():
-        for constraint in ensure.create.to_table().constraints:
-            if not isinstance(constraint, sa.ForeignKeyConstraint):
-                continue
-            for element in constraint.elements:
-                table, name = element.target_fullname.rsplit(".", 1)
-                if table in created or table in indexed:
-                    continue
-                referring = referred.setdefault(table, [])
-                if name not in {c.name for c in referring}:
-                    referring.append(sa.Column(name, primary_key=True))
+        for fk in ensure.create.to_table().foreign_keys:
+            table, name = fk.target_fullname.rsplit(".", 1)
+            if table not in created:
+                declare(table, [name])
     if not (created or indexed):
         return None
-    return Tables(list(created.values()), indexed, referred)
+    return Tables(list(created.values()), existing, indexed)
 
 
 def _index_column_names(create: ops.CreateIndexOp) -> list[str]:
     # Only indexes on plain columns are rewritten (_create_index): names or Column objects.
     return [c.name if isinstance(c, sa.Column) else str(c) for c in create.columns]
-
-
-def _index_columns(create: ops.CreateIndexOp) -> list[sa.Column[object]]:
-    """The indexed columns, to declare on the table (typed by _typed from the models)."""
-    return [sa.Column(name) for name in _index_column_names(create)]
 
 
 _IDIOM = (EnsureTable, DropTables, EnsureColumns, DropColumns, EnsureIndex, DropIndex)
@@ -341,16 +333,15 @@ def _render_tables(autogen_context: AutogenContext, op: Tables) -> str:
         "# move on, the revision is frozen).",
         "metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)",
     ]
-    for table, columns in sorted(op.referred.items()):
+    for table, names in sorted(op.existing.items()):
         spelled = ", ".join(
-            _column_text(autogen_context, _typed(autogen_context, table, c)) for c in columns
+            _column_text(autogen_context, _typed(autogen_context, table, name)) for name in names
         )
-        lines.append(f"sa.Table({table!r}, metadata, {spelled})  # referred to only")
-    for table, columns in sorted(op.indexed.items()):
-        spelled = ", ".join(
-            _column_text(autogen_context, _typed(autogen_context, table, c)) for c in columns
-        )
-        lines.append(f"{_variable(table)} = sa.Table({table!r}, metadata, {spelled})")
+        declared = f"sa.Table({table!r}, metadata, {spelled})"
+        if table in op.indexed:
+            lines.append(f"{_variable(table)} = {declared}")
+        else:
+            lines.append(f"{declared}  # referred to only")
     for ensure in op.created:
         lines.append(
             f"{_variable(ensure.create.table_name)} = {_table_text(autogen_context, ensure)}"
@@ -376,16 +367,15 @@ def _table_text(autogen_context: AutogenContext, ensure: EnsureTable) -> str:
     return f"sa.Table({head.group(1)}, metadata,{body}" + "".join(f", {i}" for i in indexes) + ")"
 
 
-def _typed(
-    autogen_context: AutogenContext, table: str, column: sa.Column[object]
-) -> sa.Column[object]:
-    """``column`` with the type the models give it (a referred key, an indexed column)."""
+def _typed(autogen_context: AutogenContext, table: str, name: str) -> sa.Column[object]:
+    """Column ``name`` of ``table`` with the type the models give it (untyped if they have
+    no such column: a downgrade's index on a column the upgrade drops)."""
     metadata = autogen_context.metadata
-    models = metadata if isinstance(metadata, sa.MetaData) else None
-    if models is not None and table in models.tables and column.name in models.tables[table].c:
-        model = models.tables[table].c[column.name]
-        return sa.Column(column.name, model.type, primary_key=column.primary_key)
-    return column
+    if isinstance(metadata, sa.MetaData) and table in metadata.tables:
+        model = metadata.tables[table].c.get(name)
+        if model is not None:
+            return sa.Column(name, model.type)
+    return sa.Column(name)
 
 
 @renderers.dispatch_for(EnsureTable)

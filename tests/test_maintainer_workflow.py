@@ -167,6 +167,51 @@ def test_the_written_revision_upgrades_checks_downgrades_and_upgrades(
     round_trip(repository, database_url, "vidpipe_0006", "vidpipe_0007", "lighting_notes")
 
 
+NEW_TABLE = '''
+
+class LightingRig(Base):
+    """A lighting rig of a scene (a table with a foreign key and an index, for the tests)."""
+
+    __tablename__ = "lighting_rigs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    scene_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("scenes.id"), index=True)
+    label: Mapped[str] = mapped_column(String(50))
+'''
+
+
+@pytest.mark.parametrize("dialect", dialect_params("sqlite"), indirect=True)
+def test_a_new_table_with_a_key_and_an_index_is_written_with_the_helpers(
+    repository: Path, database_url: sa.URL, tmp_path: Path
+) -> None:
+    own = shutil.copytree(repository, tmp_path / "repository")
+    with (own / MODEL).open("a") as model:
+        model.write(NEW_TABLE)
+    database = f"sqlite:///{own / 'autogenerate.db'}"
+    succeeded(alembic(own, "upgrade", "head", url=database))
+    succeeded(alembic(own, "revision", "--autogenerate", "-m", "lighting rigs", url=database))
+
+    (path,) = (own / "migrations" / "versions").glob("*_vidpipe_0008_lighting_rigs.py")
+    text = path.read_text()
+    assert "op.create_table" not in text and "NOT IDEMPOTENT" not in text
+    assert 'sa.Table("scenes", metadata, sa.Column("id", sa.Uuid()' in text  # referred to only
+    assert 'sa.Index("ix_lighting_rigs_scene_id", "scene_id")' in text
+    assert "ensure_table(lighting_rigs)" in text
+    assert 'drop_tables("lighting_rigs")' in text
+    round_trip(own, database_url, "vidpipe_0007", "vidpipe_0008", "lighting_notes")
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        inspector = sa.inspect(engine)
+        assert [fk["referred_table"] for fk in inspector.get_foreign_keys("lighting_rigs")] == [
+            "scenes"
+        ]
+        assert [ix["name"] for ix in inspector.get_indexes("lighting_rigs")] == [
+            "ix_lighting_rigs_scene_id"
+        ]
+    finally:
+        engine.dispose()
+
+
 BATCH_REVISION = """
 def upgrade() -> None:
     with op.batch_alter_table("scene_manifests") as batch:

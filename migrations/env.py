@@ -48,7 +48,12 @@ Run = Callable[[EnvironmentContext, sa.Connection], None]
 
 
 def writing_a_revision() -> bool:
-    """``alembic revision --autogenerate``: the one command that writes a revision file."""
+    """``alembic revision --autogenerate``: the one command that writes a revision file.
+
+    Read from the command line's options (``Config.cmd_opts``); a program that calls
+    ``alembic.command.revision`` passes ``process_revision_directives=write_in_vidpipe_idiom``
+    (``vidpipe.db.revision_rewriter``) itself.
+    """
     return bool(getattr(config.cmd_opts, "autogenerate", False))
 
 

@@ -7,6 +7,7 @@ Async URLs (sqlite+aiosqlite, postgresql+asyncpg, mariadb+aiomysql) run through 
 """
 
 import asyncio
+from collections.abc import Callable
 from logging.config import fileConfig
 from typing import cast
 
@@ -45,34 +46,63 @@ def run_offline() -> None:
         context.run_migrations()
 
 
-def run_online() -> None:
+Run = Callable[[EnvironmentContext, sa.Connection], None]
+
+
+def writing_a_revision() -> bool:
+    """``alembic revision --autogenerate``: the one command that writes a revision file.
+
+    Read from the command line's options (``Config.cmd_opts``); a program that calls
+    ``alembic.command.revision`` passes ``process_revision_directives=write_in_vidpipe_idiom``
+    (``vidpipe.db.revision_rewriter``) itself.
+    """
+    return bool(getattr(config.cmd_opts, "autogenerate", False))
+
+
+def write_revision(context: EnvironmentContext, connection: sa.Connection) -> None:
+    """Compare the models with the database and write the revision in vidpipe's idiom.
+
+    Nothing is migrated, so no migration lock or guard; the rewriter is imported here only, so
+    upgrades, downgrades and ``--sql`` never load it.
+    """
+    from vidpipe.db.revision_rewriter import write_in_vidpipe_idiom
+
+    options = configure_options(connection.dialect.name)
+    context.configure(
+        connection=connection, process_revision_directives=write_in_vidpipe_idiom, **options
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online(run: Run) -> None:
     handed_in = config.attributes.get("connection")
     if isinstance(handed_in, sa.Connection):
-        run_migrations(context, handed_in)
+        run(context, handed_in)
         return
     if handed_in is not None:
         # An Engine, or anything engine-like (pytest-alembic wraps a live connection so that
         # connect() hands it back): something handed in must never fall through to the URL.
         with handed_in.connect() as connection:
-            run_migrations(context, connection)
+            run(context, connection)
         return
     url = database_url()
     if is_async_url(url):
-        asyncio.run(_run_async(url))
+        asyncio.run(_run_async(url, run))
         return
     engine = migration_engine(url)
     try:
         with engine.connect() as connection:
-            run_migrations(context, connection)
+            run(context, connection)
     finally:
         engine.dispose()
 
 
-async def _run_async(url: sa.URL) -> None:
+async def _run_async(url: sa.URL, run: Run) -> None:
     engine = migration_async_engine(url)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(lambda sync: run_migrations(context, sync))
+            await connection.run_sync(lambda sync: run(context, sync))
     finally:
         await engine.dispose()
 
@@ -85,4 +115,4 @@ with command_line_errors(config):
     if context.is_offline_mode():
         run_offline()
     else:
-        run_online()
+        run_online(write_revision if writing_a_revision() else run_migrations)

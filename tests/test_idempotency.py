@@ -10,13 +10,14 @@ from alembic import command
 from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
-from tests.cli import alembic
+from tests.cli import REPO_ROOT, alembic
 from tests.databases import HeadTemplates
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from vidpipe.db import VERSION_TABLE, create_engine, current_revision, downgrade, upgrade
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.models import Base
+from vidpipe.db.revision_rewriter import operations_left_as_written
 
 DDL_PREFIXES = ("CREATE", "ALTER", "DROP")
 
@@ -128,3 +129,17 @@ def test_downgrade_base_leaves_only_the_version_table(engine: sa.Engine) -> None
     downgrade(engine, "base")
     assert sa.inspect(engine).get_table_names() == [VERSION_TABLE]
     assert current_revision(engine) is None
+
+
+def test_no_revision_keeps_an_operation_autogenerate_wrote_unchecked() -> None:
+    """``alembic revision --autogenerate`` writes every operation vidpipe.db.idempotent covers
+    with its helpers; any other stays as written under a NOT IDEMPOTENT comment, until a
+    maintainer makes it look before it changes anything."""
+    left = operations_left_as_written(REPO_ROOT / "migrations" / "versions")
+    assert not left, "\n".join(
+        f"migrations/versions/{place} is as autogenerate wrote it: a second run (after a crash, "
+        "or over a database that already has the change) repeats it and fails. Make it check "
+        "the database first (sa.inspect(op.get_bind()); see vidpipe.db.idempotent), then "
+        "delete its NOT IDEMPOTENT comment."
+        for place in left
+    )

@@ -5,7 +5,8 @@ that release shipped (``sha256sum`` format, paths relative to ``migrations/``, s
 ``cd migrations && sha256sum -c released/*.sha256`` checks them by hand too). A database in the
 field was migrated by those exact files: editing one would leave databases that ran the old
 text and databases that ran the new one at the same revision id. A change is a new revision;
-releasing revisions adds a file for that release.
+releasing revisions adds a file for that release (``python -m tools.release X.Y.Z``). Only the
+head may be in no release: a revision below it ships with the release after it was written.
 
 The previous release is the newest one whose last revision is not the code's head (right after
 a release, the one before it): a database built at its head and holding rows in every table
@@ -21,6 +22,8 @@ import sqlalchemy as sa
 from tests.cli import REPO_ROOT
 from tests.revisions import HEAD, SCRIPT
 from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, column_names, insert_rows, read_rows
+from tests.scratch_repository import copy_repository
+from tools.release import revisions, unreleased
 from vidpipe.db import current_revision, upgrade
 
 MIGRATIONS = REPO_ROOT / "migrations"
@@ -110,6 +113,39 @@ def test_an_edited_released_revision_is_named_with_what_to_do(tmp_path: Path) ->
     assert complaints[0].startswith(f"migrations/{edited} changed after it was released")
     assert "never edited" in complaints[0] and "new revision" in complaints[0]
     assert complaints[1].startswith(f"migrations/{removed} was released in 0.1.0 and is gone")
+
+
+def revisions_in_no_release(root: Path) -> list[str]:
+    """One complaint per revision older than the head that no release froze."""
+    new = unreleased(root)
+    head = revisions(root)[-1].revision
+    return [
+        f"{r.revision} (migrations/{r.path}) is older than the head and in no release: release "
+        "it (`python -m tools.release X.Y.Z` freezes every unreleased revision) before a "
+        "revision is added after it"
+        for r in new
+        if r.revision != head
+    ]
+
+
+def test_every_revision_older_than_the_head_is_in_a_release() -> None:
+    complaints = revisions_in_no_release(REPO_ROOT)
+    assert not complaints, "\n".join(complaints)
+
+
+def test_an_unreleased_revision_below_the_head_is_named(tmp_path: Path) -> None:
+    """The check above can fail: without 0.2.0's listing, vidpipe_0005 is older than the head
+    and in no release; vidpipe_0006, the head, may wait for the next release."""
+    root = copy_repository(tmp_path)
+    (root / "migrations" / RELEASES / "0.2.0.sha256").unlink()
+
+    complaints = revisions_in_no_release(root)
+
+    assert len(complaints) == 1
+    assert complaints[0].startswith(
+        "vidpipe_0005 (migrations/versions/2026_11_25_vidpipe_0005_unique_scene_index.py) is "
+        "older than the head and in no release"
+    )
 
 
 def test_a_database_at_the_previous_release_upgrades_with_every_row_kept(

@@ -1,0 +1,1 @@
+"""Maintainer scripts (run from the repository root); not part of the wheel."""

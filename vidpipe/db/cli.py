@@ -55,7 +55,9 @@ def _run(args: argparse.Namespace) -> None:
         return
     url = resolve_url(args.url, source="--url") if args.url else resolve_url()
     if args.command == "upgrade":
-        migrate.upgrade(url, args.revision, lock_timeout=args.lock_timeout)
+        migrate.upgrade(
+            url, args.revision, lock_timeout=args.lock_timeout, expand_only=args.expand_only
+        )
         print(f"{displayed_url(url)}: at {migrate.current_revision(url)}")
     elif args.command == "downgrade":
         migrate.downgrade(
@@ -84,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     upgrade = commands.add_parser("upgrade", help="upgrade to a revision (default: head)")
     upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.add_argument(
+        "--expand-only",
+        action="store_true",
+        help="stop before the first contract revision (a rolling deploy's first step: run the "
+        "rest once every replica runs the new release)",
+    )
     downgrade = commands.add_parser(
         "downgrade", help="downgrade to a revision: an id, -1, or base (drops vidpipe's tables)"
     )

@@ -25,6 +25,7 @@ from vidpipe.db.errors import InvalidVersionState, VidpipeDatabaseError
 from vidpipe.db.runner.environment import VERSION_TABLE
 from vidpipe.db.runner.lock_retry import DEFAULT_DDL_RETRIES
 from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
+from vidpipe.db.runner.revision_kinds import expand_only_destination
 from vidpipe.db.runner.settings import DEFAULT_LOCK_TIMEOUT, lock_timeout_seconds
 from vidpipe.db.runner.version_state import revision_ids
 
@@ -75,17 +76,29 @@ def upgrade(
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ddl_retries: int = DEFAULT_DDL_RETRIES,
+    expand_only: bool = False,
 ) -> None:
     """Upgrade the database to ``revision`` (default: the newest).
 
     Waits up to ``lock_timeout`` seconds for another process's migration
     (vidpipe.db.runner.locking), and tries the run up to ``ddl_retries`` more times while a
     statement times out behind an application's lock (vidpipe.db.runner.lock_retry).
+
+    With ``expand_only``, stops before the first contract revision: the step of a rolling
+    deploy that runs while the previous release still serves (vidpipe.db.runner.revision_kinds).
+    A database a newer release moved ahead through expand revisions only is left as it is, with
+    a warning (vidpipe.db.runner.version_state).
     """
     lock_timeout = lock_timeout_seconds(lock_timeout)
     _run(
         bind,
-        partial(_upgrade, revision=revision, lock_timeout=lock_timeout, ddl_retries=ddl_retries),
+        partial(
+            _upgrade,
+            revision=revision,
+            expand_only=expand_only,
+            lock_timeout=lock_timeout,
+            ddl_retries=ddl_retries,
+        ),
     )
 
 
@@ -125,12 +138,19 @@ async def upgrade_async(
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ddl_retries: int = DEFAULT_DDL_RETRIES,
+    expand_only: bool = False,
 ) -> None:
     """Upgrade through an asyncio engine or connection, as an async host does at start-up."""
     lock_timeout = lock_timeout_seconds(lock_timeout)
     await _run_async(
         bind,
-        partial(_upgrade, revision=revision, lock_timeout=lock_timeout, ddl_retries=ddl_retries),
+        partial(
+            _upgrade,
+            revision=revision,
+            expand_only=expand_only,
+            lock_timeout=lock_timeout,
+            ddl_retries=ddl_retries,
+        ),
     )
 
 
@@ -217,11 +237,20 @@ def upgrade_sql(url: str | URL | None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url=resolve_url(url)), revision, sql=True)
 
 
-def _upgrade(connection: sa.Connection, revision: str, **settings: Any) -> None:
+def _upgrade(
+    connection: sa.Connection, revision: str, expand_only: bool = False, **settings: Any
+) -> None:
     # The start-up fast path: a database already at head costs one read of the version table,
     # not a load of every revision file, a run of env.py and the migration lock.
     if revision in ("head", "heads") and set(_database_heads(connection)) == _code_heads():
         return
+    if expand_only:
+        script = ScriptDirectory.from_config(alembic_config())
+        current = _database_heads(connection)
+        stop = expand_only_destination(script, current, revision, connection.dialect)
+        if stop is None:
+            return
+        revision = stop
     command.upgrade(alembic_config(connection=connection, **settings), revision)
 
 

@@ -21,6 +21,7 @@ from vidpipe.db.runner.adoption import refuse_foreign_tables
 from vidpipe.db.runner.faults import injected_fault
 from vidpipe.db.runner.lock_retry import RetrySettings, retrying_lock_waits
 from vidpipe.db.runner.locking import migration_lock
+from vidpipe.db.runner.revision_record import RECORD_TABLE, RevisionRecorder
 from vidpipe.db.runner.table_locks import commits_after_each_table
 
 __all__ = [
@@ -112,8 +113,12 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
         # the previous holder left (vidpipe.db.runner.locking).
         migration_lock(connection, lock_timeout),
     ):
-        context.configure(connection=connection, **options)
-        safety.check_version_table(context)
+        recorder = RevisionRecorder()
+        context.configure(
+            connection=connection, on_version_apply=recorder.on_version_apply, **options
+        )
+        if safety.check_version_table(context):
+            return  # ahead by expand revisions only: this upgrade has nothing to do (warned)
         adopting = _adopting(context)
         with (
             injected_fault(connection, context.config.attributes),
@@ -129,6 +134,7 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
                     # Before any DDL, the version table's included: on MariaDB DDL commits itself.
                     refuse_foreign_tables(connection, Base.metadata.sorted_tables)
                 with _rows_changed(connection) if sqlite else _nothing() as changed:
+                    recorder.derive_kinds(context)
                     context.run_migrations()
             if sqlite and changed():
                 check_sqlite_foreign_keys(connection)
@@ -203,7 +209,8 @@ def _rows_changed(connection: sa.Connection) -> Iterator[Callable[[], bool]]:
 
     def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         nonlocal changed
-        if not changed and VERSION_TABLE not in statement and _ROW_CHANGING.match(statement):
+        bookkeeping = VERSION_TABLE in statement or RECORD_TABLE in statement
+        if not changed and not bookkeeping and _ROW_CHANGING.match(statement):
             changed = True
 
     event.listen(connection, "before_cursor_execute", watch)

@@ -28,6 +28,7 @@ from vidpipe.db import (
     upgrade_async,
 )
 from vidpipe.db.migrate import alembic_config
+from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 
 TABLES = set(BASELINE_TABLES + MANIFEST_TABLES + UPSTREAM_TABLES)
 
@@ -45,7 +46,7 @@ def table_names(path: Path) -> set[str]:
 def test_cli_default_creates_vidpipe_db_in_the_working_directory(tmp_path: Path) -> None:
     result = alembic("upgrade", "head", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert table_names(tmp_path / "vidpipe.db") == TABLES | {VERSION_TABLE}
+    assert table_names(tmp_path / "vidpipe.db") == TABLES | set(BOOKKEEPING_TABLES)
 
 
 def test_x_url_wins_over_the_environment_variable(tmp_path: Path) -> None:
@@ -59,7 +60,7 @@ def test_x_url_wins_over_the_environment_variable(tmp_path: Path) -> None:
         url=f"sqlite:///{from_env}",
     )
     assert result.returncode == 0, result.stderr
-    assert table_names(from_x) == TABLES | {VERSION_TABLE}
+    assert table_names(from_x) == TABLES | set(BOOKKEEPING_TABLES)
     assert not from_env.exists()
     assert not (tmp_path / "vidpipe.db").exists()
 
@@ -67,7 +68,7 @@ def test_x_url_wins_over_the_environment_variable(tmp_path: Path) -> None:
 def test_environment_variable_wins_over_alembic_ini(tmp_path: Path) -> None:
     from_env = tmp_path / "env.db"
     assert alembic("upgrade", "head", cwd=tmp_path, url=f"sqlite:///{from_env}").returncode == 0
-    assert table_names(from_env) == TABLES | {VERSION_TABLE}
+    assert table_names(from_env) == TABLES | set(BOOKKEEPING_TABLES)
     assert not (tmp_path / "vidpipe.db").exists()
 
 

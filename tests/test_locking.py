@@ -22,6 +22,7 @@ from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.models import Base
+from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 from vidpipe.db.runner.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
 
 
@@ -41,7 +42,7 @@ def test_eight_processes_upgrade_one_database_at_once(
     assert upgrade_together(database_url) == [0] * PROCESSES
     assert version_rows(engine) == [HEAD]
     tables = Counter(sa.inspect(engine).get_table_names())
-    assert tables == Counter([*Base.metadata.tables, VERSION_TABLE])
+    assert tables == Counter([*Base.metadata.tables, *BOOKKEEPING_TABLES])
 
 
 def wait_until_blocked(engine: sa.Engine, dialect: str) -> None:

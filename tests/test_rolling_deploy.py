@@ -20,7 +20,7 @@ from tests.newer_release import CONTRACT, EXPAND, NewerRelease
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
 from tests.storyboards import enhanced_storyboard, new_project
-from vidpipe.db import DatabaseAheadError, upgrade, upgrade_async
+from vidpipe.db import VERSION_TABLE, DatabaseAheadError, upgrade, upgrade_async
 from vidpipe.db.runner.revision_record import RECORD_TABLE
 from vidpipe.db.store import load_storyboard, save_storyboard
 
@@ -82,7 +82,6 @@ def test_older_code_starts_on_expand_revisions_and_refuses_a_contract_one(
     contracted = newer.vidpipe_db(database_url, "upgrade")
     assert contracted.returncode == 0, contracted.stderr
     assert recorded(engine)[CONTRACT] == ("contract", EXPAND)
-    before = snapshot(engine, keep_version_table=True)
 
     with pytest.raises(DatabaseAheadError) as refused:
         upgrade(engine)
@@ -91,7 +90,10 @@ def test_older_code_starts_on_expand_revisions_and_refuses_a_contract_one(
     assert f"{CONTRACT} is a contract revision (drops column projects.head_sha" in str(
         refused.value
     )
-    assert snapshot(engine, keep_version_table=True) == before
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql(
+            f"SELECT version_num FROM {VERSION_TABLE}"
+        ).scalars().all() == [CONTRACT]
 
 
 def test_a_newer_revision_without_a_recorded_kind_counts_as_contract(

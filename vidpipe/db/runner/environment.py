@@ -25,6 +25,7 @@ from vidpipe.db.runner.revision_record import RECORD_TABLE, RevisionRecorder
 from vidpipe.db.runner.table_locks import commits_after_each_table
 
 __all__ = [
+    "BOOKKEEPING_TABLES",
     "BRANCH_LABEL",
     "VERSION_TABLE",
     "check_sqlite_foreign_keys",
@@ -37,6 +38,8 @@ __all__ = [
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
 VERSION_TABLE = "vidpipe_alembic_version"
+#: vidpipe's own tables beside the models': what its runs record, never a model's data.
+BOOKKEEPING_TABLES = (VERSION_TABLE, RECORD_TABLE)
 #: The branch label carried by the base revision, for hosts that fold vidpipe into their history.
 BRANCH_LABEL = "vidpipe"
 

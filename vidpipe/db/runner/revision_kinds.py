@@ -317,7 +317,8 @@ def _judge_added_column(table: str, column: sa.Column[Any], judged: _Judgement) 
 def _judge_constraint(constraint: Any, judged: _Judgement) -> None:
     table = constraint.table.name if constraint.table is not None else ""
     columns = [column.name for column in constraint.columns]
-    described = f"{constraint.name or 'a constraint'} on {table}({', '.join(columns)})"
+    named = f"{constraint.name} " if isinstance(constraint.name, str) else ""
+    described = f"{named}on {table}({', '.join(columns)})"
     if isinstance(constraint, sa.ForeignKeyConstraint):
         if judged.owns(table, columns):
             judged.expand.append(f"adds foreign key {described} on new columns")

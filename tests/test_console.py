@@ -15,7 +15,6 @@ from tests.cli import vidpipe_db
 from tests.databases import as_async
 from tests.revisions import HEAD, SCRIPT
 from vidpipe.db import VERSION_TABLE, upgrade
-from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 
 
 def test_help_says_where_the_url_comes_from(tmp_path: Path) -> None:
@@ -38,7 +37,7 @@ def test_upgrade_current_check_downgrade_on_the_default_database(tmp_path: Path)
     assert vidpipe_db("downgrade", "base", cwd=tmp_path).returncode == 0
     assert sa.inspect(
         sa.create_engine(f"sqlite:///{tmp_path / 'vidpipe.db'}")
-    ).get_table_names() == sorted(BOOKKEEPING_TABLES)
+    ).get_table_names() == [VERSION_TABLE]
 
 
 def test_url_option_wins_over_the_environment(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from tests.schema_snapshot import snapshot
 from vidpipe.db import VERSION_TABLE, create_engine, current_revision, downgrade, upgrade
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.models import Base
-from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 
 DDL_PREFIXES = ("CREATE", "ALTER", "DROP")
 
@@ -127,5 +126,5 @@ def test_alembic_check_reports_a_missing_table(database_url: sa.URL, tmp_path: P
 def test_downgrade_base_leaves_only_the_version_table(engine: sa.Engine) -> None:
     upgrade(engine)
     downgrade(engine, "base")
-    assert sa.inspect(engine).get_table_names() == sorted(BOOKKEEPING_TABLES)
+    assert sa.inspect(engine).get_table_names() == [VERSION_TABLE]
     assert current_revision(engine) is None

@@ -109,7 +109,7 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
         # SQLite's DDL transactional; with any other, a failed revision may leave tables behind.
         options["transactional_ddl"] = uses_real_sqlite_transactions(connection.engine)
     lock_timeout = safety.run_settings(context).lock_timeout
-    vidpipe_tables = [*Base.metadata.tables, VERSION_TABLE]
+    vidpipe_tables = [*Base.metadata.tables, *BOOKKEEPING_TABLES]
     with (
         _sqlite_foreign_keys_off(connection) if sqlite else _nothing(),
         # Taken before Alembic reads the version table, so a run that waited sees the revision
@@ -122,6 +122,7 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
         )
         if safety.check_version_table(context):
             return  # ahead by expand revisions only: this upgrade has nothing to do (warned)
+        recorder.prepare(context)
         adopting = _adopting(context)
         with (
             injected_fault(connection, context.config.attributes),
@@ -137,7 +138,6 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
                     # Before any DDL, the version table's included: on MariaDB DDL commits itself.
                     refuse_foreign_tables(connection, Base.metadata.sorted_tables)
                 with _rows_changed(connection) if sqlite else _nothing() as changed:
-                    recorder.derive_kinds(context)
                     context.run_migrations()
             if sqlite and changed():
                 check_sqlite_foreign_keys(connection)

@@ -15,8 +15,8 @@ right there leaves the revision unrecorded, which older code treats as contract,
 side, until the next run writes it). Every upgrade writes the whole history up to its new head,
 so a database upgraded before this table existed is backfilled by the next run that applies
 a revision; a database at head costs start-up nothing (vidpipe.db.migrate's fast path).
-Rows stay after a downgrade: they are facts about revisions, and older code only follows the
-chain from the version table's row. Offline scripts (``--sql``) record nothing: revisions a
+A downgrade removes the rows of the revisions it takes back, and ``downgrade base`` the table.
+Offline scripts (``--sql``) record nothing: revisions a
 DBA applies that way count as contract for older code until an online run records them.
 
 Like ``vidpipe_alembic_version``, the table carries vidpipe's prefix so it never meets a
@@ -64,24 +64,33 @@ def read_record(connection: sa.Connection) -> dict[str, RevisionKind]:
 class RevisionRecorder:
     """One run's writer of the record.
 
-    :meth:`derive_kinds` runs before the migrations: deriving a kind runs a revision against a
-    context of its own, which cannot happen while Alembic's ``op`` serves the run.
+    :meth:`prepare` runs before the migrations: deriving a kind runs a revision against a
+    context of its own, which cannot happen while Alembic's ``op`` serves the run; and what is
+    recorded already is read before a downgrade's guard may lock the tables (MariaDB's ``LOCK
+    TABLES`` lets a session touch only the tables it locked).
     """
 
     def __init__(self) -> None:
         self._kinds: dict[str, RevisionKind] = {}
+        #: What the table holds, or None while it does not exist.
         self._recorded: dict[str, RevisionKind] | None = None
 
-    def derive_kinds(self, context: EnvironmentContext) -> None:
-        """The kind of every revision of the run's script on the run's dialect."""
+    def prepare(self, context: EnvironmentContext) -> None:
+        """Derive the kind of every revision of the run's script on the run's dialect, and read
+        the record as it is (not for a read-only command, nor offline)."""
         migration_context = context.get_context()
+        connection = migration_context.connection
         if migration_context.as_sql or migration_context.opts.get("dont_mutate"):
+            return
+        if connection is None:
             return
         dialect = migration_context.dialect
         self._kinds = {
             revision.revision: kind_of(revision, dialect)
             for revision in context.script.walk_revisions()
         }
+        if sa.inspect(connection).has_table(RECORD_TABLE):
+            self._recorded = read_record(connection)
 
     def on_version_apply(
         self,
@@ -90,22 +99,37 @@ class RevisionRecorder:
         heads: Collection[Any],
         run_args: Mapping[str, Any],
     ) -> None:
-        """Alembic's hook after each step's version row: record the history up to ``heads``."""
-        if ctx.as_sql or not step.is_upgrade or not self._kinds or ctx.connection is None:
-            return
+        """Alembic's hook after each step's version row: an upgrade records the history up to
+        the new ``heads``; a downgrade forgets the revisions it removed, and the table itself
+        when no revision is left (``downgrade base`` leaves no vidpipe table behind but
+        Alembic's version table)."""
         connection = ctx.connection
+        if ctx.as_sql or not self._kinds or connection is None:
+            return
+        if not step.is_upgrade:
+            self._forget(connection, step.up_revision_ids, remaining=bool(heads))
+            return
         if self._recorded is None:
-            _record.create(connection, checkfirst=True)
-            self._recorded = read_record(connection)
+            _record.create(connection)
+            self._recorded = {}
         script = ctx.script
         assert script is not None  # env.py's runs always have one
-        history = [
-            self._kinds[revision.revision]
-            for revision in script.iterate_revisions(tuple(heads), "base")
-            if revision is not None and revision.revision in self._kinds
-        ]
-        for kind in history:
-            _write(connection, kind, self._recorded)
+        for revision in script.iterate_revisions(tuple(heads), "base"):
+            if revision is not None and revision.revision in self._kinds:
+                _write(connection, self._kinds[revision.revision], self._recorded)
+
+    def _forget(
+        self, connection: sa.Connection, revisions: tuple[str, ...], *, remaining: bool
+    ) -> None:
+        if self._recorded is None:
+            return
+        if not remaining:
+            _record.drop(connection)
+            self._recorded = None
+            return
+        connection.execute(sa.delete(_record).where(_record.c.revision.in_(revisions)))
+        for revision in revisions:
+            self._recorded.pop(revision, None)
 
 
 def _write(

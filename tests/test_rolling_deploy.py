@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.orm import Session
 
-from tests.cli import vidpipe_db
+from tests.cli import alembic, vidpipe_db
 from tests.databases import as_async
 from tests.newer_release import CONTRACT, EXPAND, NewerRelease
 from tests.revisions import HEAD
@@ -132,3 +132,26 @@ def test_a_database_upgraded_before_the_record_is_backfilled_by_the_next_run(
             "vidpipe_0006": ("expand", "vidpipe_0005"),
         }.items()
     )
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_alembic_upgrade_starts_on_expand_revisions_and_a_downgrade_is_refused(
+    engine_at_head: sa.Engine, database_url: sa.URL, tmp_path: Path
+) -> None:
+    """env.py tells an upgrade from other commands: only an upgrade may leave newer revisions
+    in place; a downgrade or a stamp would need their files."""
+    newer = NewerRelease(tmp_path / "newer", revisions=(EXPAND,))
+    with engine_at_head.connect() as connection:
+        command.upgrade(newer.alembic_config(connection=connection), "head")
+    url = database_url.render_as_string(hide_password=False)
+
+    started = alembic("upgrade", "head", cwd=tmp_path, url=url)
+    assert started.returncode == 0, started.stderr
+    assert f"expand revisions only: {EXPAND}" in started.stderr
+
+    refused = alembic("downgrade", "-1", cwd=tmp_path, url=url)
+    assert refused.returncode != 0
+    assert "through expand revisions only, which this version runs on but cannot downgrade" in (
+        refused.stdout + refused.stderr
+    )
+    assert recorded(engine_at_head)[EXPAND] == ("expand", HEAD)

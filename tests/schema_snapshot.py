@@ -4,15 +4,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vidpipe.db import VERSION_TABLE
+from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 
 
 def snapshot(bind: sa.Engine | sa.Connection, *, keep_version_table: bool = False) -> dict:
-    """Tables with their columns, keys, foreign keys and indexes, in a stable order."""
+    """Tables with their columns, keys, foreign keys and indexes, in a stable order; vidpipe's
+    bookkeeping tables (version and revision kinds) only with ``keep_version_table``."""
     inspector = sa.inspect(bind)
     tables: dict[str, Any] = {}
     for name in sorted(inspector.get_table_names()):
-        if name == VERSION_TABLE and not keep_version_table:
+        if name in BOOKKEEPING_TABLES and not keep_version_table:
             continue
         tables[name] = {
             "columns": [

@@ -23,6 +23,7 @@ from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.dialects import mariadb, postgresql
 from vidpipe.db.models import Base
+from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 from vidpipe.db.runner.locking import migration_lock
 
 
@@ -42,7 +43,7 @@ def test_eight_processes_upgrade_one_database_at_once(
     assert upgrade_together(database_url) == [0] * PROCESSES
     assert version_rows(engine) == [HEAD]
     tables = Counter(sa.inspect(engine).get_table_names())
-    assert tables == Counter([*Base.metadata.tables, VERSION_TABLE])
+    assert tables == Counter([*Base.metadata.tables, *BOOKKEEPING_TABLES])
 
 
 def wait_until_blocked(engine: sa.Engine, dialect: str) -> None:

@@ -20,6 +20,7 @@ from vidpipe.db import (
     upgrade,
 )
 from vidpipe.db.models import Base
+from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 from vidpipe.db.runner.pooler import pooler_safe_connect_args
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
@@ -62,7 +63,7 @@ def test_eight_replicas_upgrade_through_the_route(
             rows = list(connection.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalars())
         assert rows == [HEAD]
         assert Counter(sa.inspect(engine).get_table_names()) == Counter(
-            [*Base.metadata.tables, VERSION_TABLE]
+            [*Base.metadata.tables, *BOOKKEEPING_TABLES]
         )
     finally:
         engine.dispose()

@@ -26,7 +26,6 @@ from tests.schema_snapshot import snapshot
 from tests.test_idempotency import ddl_statements
 from tests.test_legacy import check_finds_nothing, fresh_shape, shape
 from vidpipe.db import (
-    VERSION_TABLE,
     DatabaseAheadError,
     UnconvertibleValue,
     create_engine,
@@ -42,6 +41,7 @@ from vidpipe.db.models import (
     User,
     UserSettings,
 )
+from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 
 #: How a file got to be what it is: made by one version, or by a chain of versions' start-ups.
 BUILDS: dict[str, Callable[[Path], None]] = {
@@ -107,7 +107,7 @@ def test_a_backend_file_is_taken_over_and_the_latest_backend_runs_on_it(
 ) -> None:
     path = tmp_path / "vidpipe.db"
     BUILDS[build](path)
-    built = {t: columns for t, columns in columns_in(path).items() if t != VERSION_TABLE}
+    built = {t: columns for t, columns in columns_in(path).items() if t not in BOOKKEEPING_TABLES}
     before = legacy.quoted_rows(path, built)
     assert before["projects"]  # the rows really are there
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)

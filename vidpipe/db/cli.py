@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> None:
     # Only the flags given: the others keep their default (vidpipe.db.runner.settings).
     settings = {option.name: getattr(args, option.name) for option in _given_options(args)}
     if args.command == "upgrade":
-        migrate.upgrade(url, args.revision, **settings)
+        migrate.upgrade(url, args.revision, expand_only=args.expand_only, **settings)
         print(f"{displayed_url(url)}: at {migrate.current_revision(url)}")
     elif args.command == "downgrade":
         migrate.downgrade(url, args.revision, **settings)
@@ -131,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
         "past is refused (use downgrade).",
     )
     upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.add_argument(
+        "--expand-only",
+        action="store_true",
+        help="stop before the first contract revision (a rolling deploy's first step: run the "
+        "rest once every replica runs the new release)",
+    )
     downgrade = command(
         "downgrade",
         "downgrade to a revision: an id, -1, or base (drops vidpipe's tables)",

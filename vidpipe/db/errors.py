@@ -124,12 +124,17 @@ class DatabaseAheadError(VidpipeDatabaseError):
     does not know, or (a file from before versioned migrations) its tables have columns this
     version never declared.
 
-    ``unknown`` holds those revision ids (empty for unknown columns: the message names them).
+    ``unknown`` holds those revision ids (empty for unknown columns: the message names them);
+    ``breaking`` the first of them that older code cannot run on (a contract revision, or one
+    whose kind was never recorded), if the database records revision kinds at all.
     """
 
-    def __init__(self, message: str, unknown: Sequence[str] = ()) -> None:
+    def __init__(
+        self, message: str, unknown: Sequence[str] = (), breaking: str | None = None
+    ) -> None:
         super().__init__(message)
         self.unknown = tuple(unknown)
+        self.breaking = breaking
 
 
 class InvalidVersionState(VidpipeDatabaseError):

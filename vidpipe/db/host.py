@@ -16,10 +16,10 @@ from alembic import context
 
 from vidpipe.db.migrate import script_location
 from vidpipe.db.models import metadata
-from vidpipe.db.runner.environment import VERSION_TABLE, include_object_on
+from vidpipe.db.runner.environment import BOOKKEEPING_TABLES, include_object_on
 
-#: Every table vidpipe owns in a shared database, its version table included.
-VIDPIPE_TABLES: frozenset[str] = frozenset(metadata.tables) | {VERSION_TABLE}
+#: Every table vidpipe owns in a shared database, its version table and record included.
+VIDPIPE_TABLES: frozenset[str] = frozenset(metadata.tables) | frozenset(BOOKKEEPING_TABLES)
 
 
 def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:

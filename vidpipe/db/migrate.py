@@ -48,6 +48,7 @@ from vidpipe.db.errors import (
 )
 from vidpipe.db.runner.environment import VERSION_TABLE
 from vidpipe.db.runner.pooler import migration_async_engine, migration_engine
+from vidpipe.db.runner.revision_kinds import expand_only_destination
 from vidpipe.db.runner.settings import parsed_options, run_options
 from vidpipe.db.runner.version_state import revision_ids
 
@@ -111,23 +112,34 @@ def alembic_config(**attributes: Any) -> Config:
     return config
 
 
-def upgrade(bind: Bind = None, revision: str = "head", **settings: object) -> None:
+def upgrade(
+    bind: Bind = None, revision: str = "head", *, expand_only: bool = False, **settings: object
+) -> None:
     """Upgrade the database to ``revision`` (default: the newest).
 
     Waits up to ``lock_timeout`` seconds for another process's migration
     (vidpipe.db.runner.locking), and tries the run up to ``ddl_retries`` more times while a
     statement times out behind an application's lock (vidpipe.db.runner.lock_retry). A
     revision the database is already past is refused: upgrade never goes down.
+
+    With ``expand_only``, stops before the first contract revision: the step of a rolling
+    deploy that runs while the previous release still serves (vidpipe.db.runner.revision_kinds).
+    A database a newer release moved ahead through expand revisions only is left as it is, with
+    a warning (vidpipe.db.runner.version_state).
     """
-    _run(bind, _upgrading(revision, settings), "upgrade")
+    _run(bind, _upgrading(revision, settings, expand_only), "upgrade")
 
 
 async def upgrade_async(
-    bind: "AsyncBind" = None, revision: str = "head", **settings: object
+    bind: "AsyncBind" = None,
+    revision: str = "head",
+    *,
+    expand_only: bool = False,
+    **settings: object,
 ) -> None:
     """:func:`upgrade` through an asyncio engine, connection or URL, as an async host does
     at start-up."""
-    await _run_async(bind, _upgrading(revision, settings), "upgrade")
+    await _run_async(bind, _upgrading(revision, settings, expand_only), "upgrade")
 
 
 def downgrade(bind: Bind, revision: str, **settings: object) -> None:
@@ -257,10 +269,14 @@ def _check(connection: sa.Connection) -> None:
     command.check(alembic_config(connection=connection))
 
 
-def _upgrading(revision: str, settings: Mapping[str, object]) -> Callable[[sa.Connection], None]:
+def _upgrading(
+    revision: str, settings: Mapping[str, object], expand_only: bool
+) -> Callable[[sa.Connection], None]:
     """The work of an upgrade, its revision and settings checked before anything connects."""
     _require_known(revision)
-    return partial(_upgrade, revision=revision, attributes=parsed_options(settings))
+    return partial(
+        _upgrade, revision=revision, attributes=parsed_options(settings), expand_only=expand_only
+    )
 
 
 def _commanding(
@@ -275,13 +291,20 @@ def _commanding(
     )
 
 
-def _upgrade(connection: sa.Connection, revision: str, attributes: dict[str, Any]) -> None:
+def _upgrade(
+    connection: sa.Connection, revision: str, attributes: dict[str, Any], expand_only: bool
+) -> None:
     at = _database_heads(connection)
     # The start-up fast path: a database already at head costs one read of the version table,
     # not a load of every revision file, a run of env.py and the migration lock.
     if revision in ("head", "heads") and set(at) == _code_heads():
         return
     _refuse_going_down(at, revision)
+    if expand_only:
+        stop = expand_only_destination(_script(), at, revision, connection.dialect)
+        if stop is None:
+            return
+        revision = stop
     command.upgrade(alembic_config(connection=connection, **attributes), revision)
 
 

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ClassVar
 
@@ -278,7 +278,9 @@ class Dialect:
         yield
 
     @contextmanager
-    def around_revisions(self, connection: sa.Connection, version_table: str) -> Iterator[None]:
+    def around_revisions(
+        self, connection: sa.Connection, bookkeeping: Collection[str]
+    ) -> Iterator[None]:
         """Run the block (the revisions) inside the run's transaction, checking what the
         dialect cannot check statement by statement; raising rolls the run back."""
         yield

@@ -33,7 +33,7 @@
 """
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -134,10 +134,12 @@ class SQLite(Dialect):
                 sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
 
     @contextmanager
-    def around_revisions(self, connection: sa.Connection, version_table: str) -> Iterator[None]:
+    def around_revisions(
+        self, connection: sa.Connection, bookkeeping: Collection[str]
+    ) -> Iterator[None]:
         """With foreign keys off, a rebuild could leave a row pointing nowhere: if the run
         changed rows, :func:`check_foreign_keys` before it commits."""
-        with _rows_changed(connection, version_table) as changed:
+        with _rows_changed(connection, bookkeeping) as changed:
             yield
         if changed():
             check_foreign_keys(connection)
@@ -205,15 +207,18 @@ def check_foreign_keys(connection: sa.Connection) -> None:
 
 
 @contextmanager
-def _rows_changed(connection: sa.Connection, version_table: str) -> Iterator[Callable[[], bool]]:
+def _rows_changed(
+    connection: sa.Connection, bookkeeping: Collection[str]
+) -> Iterator[Callable[[], bool]]:
     """Watch the run: ``PRAGMA foreign_key_check`` reads every row of every table, which on a
     big database costs more than the migration itself, so it runs only when needed."""
     changed = False
 
     def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         nonlocal changed
-        if not changed and version_table not in statement and _ROW_CHANGING.match(statement):
-            changed = True
+        if changed or any(table in statement for table in bookkeeping):
+            return  # vidpipe's own version and record rows point at nothing
+        changed = bool(_ROW_CHANGING.match(statement))
 
     event.listen(connection, "before_cursor_execute", watch)
     try:

@@ -22,9 +22,11 @@ from vidpipe.db.runner.adoption import refuse_foreign_tables
 from vidpipe.db.runner.faults import injected_fault
 from vidpipe.db.runner.lock_retry import retrying_lock_waits
 from vidpipe.db.runner.locking import migration_lock
+from vidpipe.db.runner.revision_record import RECORD_TABLE, RevisionRecorder
 from vidpipe.db.runner.table_locks import commits_after_each_table
 
 __all__ = [
+    "BOOKKEEPING_TABLES",
     "BRANCH_LABEL",
     "VERSION_TABLE",
     "command_line_errors",
@@ -37,6 +39,8 @@ __all__ = [
 
 #: vidpipe's own version table, so it never collides with a host application's alembic_version.
 VERSION_TABLE = "vidpipe_alembic_version"
+#: vidpipe's own tables beside the models': what its runs record, never a model's data.
+BOOKKEEPING_TABLES = (VERSION_TABLE, RECORD_TABLE)
 #: The branch label carried by the base revision, for hosts that fold vidpipe into their history.
 BRANCH_LABEL = "vidpipe"
 
@@ -156,15 +160,20 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
     dialect = dialect_for(connection.dialect)
     options = configure_options(connection.dialect.name, connection)
     lock_timeout = safety.run_settings(context).lock_timeout
-    vidpipe_tables = [*Base.metadata.tables, VERSION_TABLE]
+    vidpipe_tables = [*Base.metadata.tables, *BOOKKEEPING_TABLES]
     with (
         dialect.around_run(connection),
         # Taken before Alembic reads the version table, so a run that waited sees the revision
         # the previous holder left (vidpipe.db.runner.locking).
         migration_lock(connection, lock_timeout),
     ):
-        context.configure(connection=connection, **options)
-        safety.check_version_table(context)
+        recorder = RevisionRecorder()
+        context.configure(
+            connection=connection, on_version_apply=recorder.on_version_apply, **options
+        )
+        if safety.check_version_table(context):
+            return  # ahead by expand revisions only: this upgrade has nothing to do (warned)
+        recorder.prepare(context)
         adopting = _adopting(context)
         with (
             injected_fault(connection, context.config.attributes),
@@ -179,7 +188,7 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
                 if adopting:
                     # Before any DDL, the version table's included: on MariaDB DDL commits itself.
                     refuse_foreign_tables(connection, Base.metadata.sorted_tables)
-                with dialect.around_revisions(connection, VERSION_TABLE):
+                with dialect.around_revisions(connection, BOOKKEEPING_TABLES):
                     context.run_migrations()
 
 

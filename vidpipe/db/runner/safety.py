@@ -15,6 +15,7 @@ from alembic.runtime.environment import EnvironmentContext
 
 from vidpipe.db.runner.data_loss import guard_downgrade, planned_drops
 from vidpipe.db.runner.data_loss import offline_notice as _offline_notice
+from vidpipe.db.runner.revision_record import read_record
 from vidpipe.db.runner.settings import RunSettings
 from vidpipe.db.runner.version_state import check_version_rows
 
@@ -26,15 +27,23 @@ def run_settings(context: EnvironmentContext) -> RunSettings:
     return RunSettings.from_config(context.config, context.get_x_argument(as_dictionary=True))
 
 
-def check_version_table(context: EnvironmentContext) -> None:
-    """Refuse the run, before it writes anything, if the version table cannot be trusted."""
+def check_version_table(context: EnvironmentContext) -> tuple[str, ...]:
+    """Refuse the run, before it writes anything, if the version table cannot be trusted.
+
+    Returns the revisions a newer release applied, if this run is an upgrade that may start on
+    them (expand revisions only, vidpipe.db.runner.version_state): the run then has nothing to
+    do and must not be started.
+    """
     if _read_only_or_repair(context):
-        return
+        return ()
     migration_context = context.get_context()
-    check_version_rows(
+    connection = migration_context.connection
+    return check_version_rows(
         _environment(context).script,
         migration_context.get_current_heads(),
         migration_context.version_table,
+        record=lambda: read_record(connection) if connection is not None else {},
+        upgrading=_upgrading(context),
     )
 
 
@@ -55,6 +64,15 @@ def write_offline_notice(context: EnvironmentContext) -> None:
     drops = planned_drops(context)
     if drops:
         context.get_context().impl.static_output(_offline_notice(drops))
+
+
+def _upgrading(context: EnvironmentContext) -> bool:
+    """Whether the command is ``upgrade``: env.py is not told, and Alembic's upgrade command
+    hands the environment a step function of that name (the same undocumented fact
+    vidpipe.db.runner.data_loss relies on for downgrades, guarded by the same version pin and
+    command-line tests)."""
+    command = _environment(context).context_opts.get("fn")
+    return command is not None and command.__name__ == "upgrade"
 
 
 def _read_only_or_repair(context: EnvironmentContext) -> bool:

@@ -19,6 +19,7 @@ from vidpipe.db.runner.table_locks import (
     declared_foreign_keys,
     release_write_locks,
     validate_foreign_keys,
+    without_queueing,
 )
 
 #: How many repeated keys a refusal names; the count of all of them is given besides.
@@ -346,7 +347,7 @@ def _add_column(table_name: str, column: sa.Column[Any]) -> None:
     SQLite cannot: the column goes in without it, and the table's normalisation adds the key
     (named like every other) in the batch rebuild it makes for it.
     """
-    op.add_column(table_name, _column_to_add(column, foreign_keys=False))
+    without_queueing(lambda: op.add_column(table_name, _column_to_add(column, foreign_keys=False)))
     if op.get_context().dialect.name == "sqlite":
         return
     for fk in sorted(column.foreign_keys, key=lambda fk: fk.target_fullname):

@@ -23,15 +23,38 @@ Before any of these locks is granted, the ``ALTER`` waits for the transactions w
 table, and writes that arrive meanwhile queue behind it, for at most ``ddl_lock_timeout``
 (vidpipe.db.runner.lock_retry retries the run after that).
 
-MariaDB commits each DDL statement by itself, and SQLite lets no one else write during a
-migration: nothing changes there, nor offline (the script is for an empty database).
+MariaDB commits each DDL statement by itself, so no lock outlives its statement there; two of
+its statements still stopped the application (issue 17), and :func:`add_foreign_key` and
+:func:`without_queueing` are MariaDB's answers:
+
+- A foreign key added with ``foreign_key_checks=1`` makes InnoDB copy the table under
+  ``LOCK=SHARED``: no write to it, nor to the table it refers to, for as long as the copy takes
+  (15-25 s at 1,000,000 rows). When the key's columns hold only NULL (checked with one read of
+  the table, which takes no lock), there is nothing to check, and the key is added with
+  ``foreign_key_checks=0`` in place (``ALGORITHM=INPLACE, LOCK=NONE``): writes go on
+  throughout. Rows written while that statement runs are not checked against the key; only
+  code that knows the new column writes it, and that code runs after the revision.
+- A DDL statement waiting for its table's metadata lock queues every later statement on that
+  table behind it, and an application transaction that already holds a lock on the table
+  (an ``INSERT`` into a child table locks its parent) and then asks for one the DDL holds (an
+  ``ALTER`` of a parent table locks its child tables too) deadlocks: the application's
+  statement is the one MariaDB kills (error 1213). So the run's ``ALTER`` statements never
+  queue: each is sent with ``lock_wait_timeout = 0`` (fails at once, changing nothing, if the
+  lock is taken) and sent again every few milliseconds until it gets the lock, for at most the
+  run's ``lock_wait_timeout`` (``ddl_lock_timeout``); after that the lock-wait error goes to
+  vidpipe.db.runner.lock_retry like any other.
+
+SQLite lets no one else write during a migration: nothing changes there, nor offline (the
+script is for an empty database).
 """
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations.ops import CreateForeignKeyOp
 from alembic.runtime.migration import MigrationContext
 
 from vidpipe.db.runner.mid_run_commits import (
@@ -46,6 +69,7 @@ __all__ = [
     "declared_foreign_keys",
     "release_write_locks",
     "validate_foreign_keys",
+    "without_queueing",
 ]
 
 #: In ``Connection.info`` while the run may commit after each table (vidpipe.db.runner.environment).
@@ -103,9 +127,15 @@ def add_foreign_key(
     columns: list[str],
     referred_columns: list[str],
 ) -> None:
-    """``op.create_foreign_key`` on an existing table; ``NOT VALID`` if it holds rows and the
-    run can commit before validating it (:func:`validate_foreign_keys`)."""
+    """``op.create_foreign_key`` on an existing table; on PostgreSQL ``NOT VALID`` if it holds
+    rows and the run can commit before validating it (:func:`validate_foreign_keys`); on MariaDB
+    in place if its columns hold only NULL."""
     context = op.get_context()
+    if _mariadb(context) and _only_nulls(table_name, columns):
+        _add_mariadb_foreign_key_in_place(
+            name, table_name, referred_table, columns, referred_columns
+        )
+        return
     not_valid = _commits_after_each_table(context) and holds_rows(op.get_bind(), table_name)
     op.create_foreign_key(
         name,
@@ -149,3 +179,75 @@ def validate_foreign_keys(table_name: str, declared: set[ForeignKey]) -> None:
         name, key = fk["name"], (tuple(fk["constrained_columns"]), fk["referred_table"])
         if name in unvalidated and key in declared:
             op.execute(f"ALTER TABLE {quote(table_name)} VALIDATE CONSTRAINT {quote(str(name))}")
+
+
+#: MariaDB's error for a lock not granted in ``lock_wait_timeout`` (0: not granted at once).
+_MARIADB_LOCK_WAIT_TIMEOUT = 1205
+#: How long a MariaDB ``ALTER`` that found its table's metadata lock taken waits before it is
+#: sent again: a few of the application's short transactions.
+_MARIADB_RETRY_EVERY = 0.01
+
+
+def _mariadb(context: MigrationContext) -> bool:
+    return not context.as_sql and context.dialect.name in ("mysql", "mariadb")
+
+
+def without_queueing(change: Callable[[], None]) -> None:
+    """Make ``change`` (one ``ALTER TABLE``, or a few on one table that may be sent again) on
+    MariaDB without ever waiting in its table's metadata-lock queue: sent with
+    ``lock_wait_timeout = 0``, and again every few milliseconds while the lock is taken, for
+    at most the run's ``lock_wait_timeout``. Elsewhere, ``change()``."""
+    context = op.get_context()
+    if not _mariadb(context):
+        change()
+        return
+    bind = op.get_bind()
+    budget = int(bind.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar_one())
+    deadline = time.monotonic() + budget
+    bind.exec_driver_sql("SET SESSION lock_wait_timeout = 0")
+    try:
+        while True:
+            try:
+                change()
+                return
+            except sa.exc.OperationalError as exc:
+                args = getattr(exc.orig, "args", ())
+                if not args or args[0] != _MARIADB_LOCK_WAIT_TIMEOUT:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(_MARIADB_RETRY_EVERY)
+    finally:
+        bind.exec_driver_sql(f"SET SESSION lock_wait_timeout = {budget}")
+
+
+def _only_nulls(table_name: str, columns: list[str]) -> bool:
+    """Whether ``columns`` of ``table_name`` hold only NULL (a plain read: no lock on rows)."""
+    bind = op.get_bind()
+    quote = bind.dialect.identifier_preparer.quote
+    set_anywhere = " OR ".join(f"{quote(column)} IS NOT NULL" for column in columns)
+    return not bind.exec_driver_sql(
+        f"SELECT EXISTS (SELECT 1 FROM {quote(table_name)} WHERE {set_anywhere})"
+    ).scalar()
+
+
+def _add_mariadb_foreign_key_in_place(
+    name: str | None,
+    table_name: str,
+    referred_table: str,
+    columns: list[str],
+    referred_columns: list[str],
+) -> None:
+    """The foreign key, added without copying the table (its columns hold only NULL: nothing to
+    check), with writes going on (``foreign_key_checks=0``, ``ALGORITHM=INPLACE, LOCK=NONE``)."""
+    context = op.get_context()
+    bind = op.get_bind()
+    operation = CreateForeignKeyOp(name, table_name, referred_table, columns, referred_columns)
+    constraint = operation.to_constraint(context)  # named by the naming convention if None
+    statement = str(sa.schema.AddConstraint(constraint).compile(dialect=bind.dialect))
+    checks = int(bind.exec_driver_sql("SELECT @@SESSION.foreign_key_checks").scalar_one())
+    bind.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+    try:
+        op.execute(f"{statement}, ALGORITHM=INPLACE, LOCK=NONE")
+    finally:
+        bind.exec_driver_sql(f"SET SESSION foreign_key_checks = {checks}")

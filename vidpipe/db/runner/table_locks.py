@@ -39,8 +39,10 @@ its statements still stopped the application (issue 17), and :func:`add_foreign_
   (an ``INSERT`` into a child table locks its parent) and then asks for one the DDL holds (an
   ``ALTER`` of a parent table locks its child tables too) deadlocks: the application's
   statement is the one MariaDB kills (error 1213). So the run's ``ALTER`` statements never
-  queue: each is sent with ``lock_wait_timeout = 0`` (fails at once, changing nothing, if the
-  lock is taken) and sent again every few milliseconds until it gets the lock, for at most the
+  queue: each is sent with ``lock_wait_timeout = 0`` and ``innodb_lock_wait_timeout = 0``
+  (fails at once, changing nothing, if a lock is taken: an ``ALTER`` of a parent table also
+  waits in InnoDB, at its commit, for the transactions that hold locks on its child tables)
+  and sent again every few milliseconds until it gets the lock, for at most the
   run's ``lock_wait_timeout`` (``ddl_lock_timeout``); after that the lock-wait error goes to
   vidpipe.db.runner.lock_retry like any other.
 
@@ -48,6 +50,7 @@ SQLite lets no one else write during a migration: nothing changes there, nor off
 script is for an empty database).
 """
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -71,6 +74,8 @@ __all__ = [
     "validate_foreign_keys",
     "without_queueing",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: In ``Connection.info`` while the run may commit after each table (vidpipe.db.runner.environment).
 _COMMITS_AFTER_EACH_TABLE = "vidpipe.commits_after_each_table"
@@ -193,18 +198,20 @@ def _mariadb(context: MigrationContext) -> bool:
 
 
 def without_queueing(change: Callable[[], None]) -> None:
-    """Make ``change`` (one ``ALTER TABLE``, or a few on one table that may be sent again) on
-    MariaDB without ever waiting in its table's metadata-lock queue: sent with
-    ``lock_wait_timeout = 0``, and again every few milliseconds while the lock is taken, for
-    at most the run's ``lock_wait_timeout``. Elsewhere, ``change()``."""
+    """Make ``change`` (one ``ALTER TABLE``) on MariaDB without ever waiting in a lock queue:
+    sent with ``lock_wait_timeout = 0`` and ``innodb_lock_wait_timeout = 0``, and again every
+    few milliseconds while a lock is taken, for at most the run's ``lock_wait_timeout``.
+    Elsewhere, ``change()``."""
     context = op.get_context()
     if not _mariadb(context):
         change()
         return
     bind = op.get_bind()
-    budget = int(bind.exec_driver_sql("SELECT @@SESSION.lock_wait_timeout").scalar_one())
-    deadline = time.monotonic() + budget
-    bind.exec_driver_sql("SET SESSION lock_wait_timeout = 0")
+    budget, innodb_budget = bind.exec_driver_sql(
+        "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout"
+    ).one()
+    deadline, refused = time.monotonic() + int(budget), False
+    bind.exec_driver_sql("SET SESSION lock_wait_timeout = 0, innodb_lock_wait_timeout = 0")
     try:
         while True:
             try:
@@ -216,9 +223,21 @@ def without_queueing(change: Callable[[], None]) -> None:
                     raise
                 if time.monotonic() >= deadline:
                     raise
+                if not refused:
+                    _log.info(
+                        "%s: a lock it needs is held by another transaction; "
+                        "sent again every %.0f ms for at most %d s",
+                        " ".join(str(exc.statement).split())[:80],
+                        _MARIADB_RETRY_EVERY * 1000,
+                        budget,
+                    )
+                refused = True
             time.sleep(_MARIADB_RETRY_EVERY)
     finally:
-        bind.exec_driver_sql(f"SET SESSION lock_wait_timeout = {budget}")
+        bind.exec_driver_sql(
+            f"SET SESSION lock_wait_timeout = {int(budget)}, "
+            f"innodb_lock_wait_timeout = {int(innodb_budget)}"
+        )
 
 
 def _only_nulls(table_name: str, columns: list[str]) -> bool:

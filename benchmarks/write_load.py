@@ -327,7 +327,7 @@ _MARIADB_WAITS = sa.text(
     "ON m.db = w.db AND m.id <> w.id AND m.command = 'Query' "
     "AND m.info REGEXP '^(ALTER|CREATE|DROP|RENAME)' "
     "WHERE w.db = database() AND w.id <> connection_id() AND w.command = 'Query' "
-    "AND w.info REGEXP '^(INSERT|UPDATE)' AND w.state NOT IN ('Updating', 'Update', 'Sending data')"
+    "AND w.info REGEXP '^(INSERT|UPDATE)' AND w.state LIKE '%lock%'"
 )
 _WAITS = {"postgresql": _POSTGRESQL_WAITS, "mariadb": _MARIADB_WAITS}
 #: How often the sampler looks (seconds), the shortest wait it reports, and how many at most.

@@ -23,6 +23,7 @@ from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.models import Base
 from vidpipe.db.runner.locking import MYSQL_LOCK_PREFIX, POSTGRESQL_LOCK_KEY, migration_lock
+from vidpipe.db.runner.sqlite_commits import lock_file_path
 
 
 def version_rows(engine: sa.Engine) -> list[str]:
@@ -114,7 +115,8 @@ def lock_name(database_url: sa.URL) -> str:
     return {
         "postgresql": f"PostgreSQL advisory lock {POSTGRESQL_LOCK_KEY}",
         "mariadb": f"GET_LOCK('{MYSQL_LOCK_PREFIX}{database_url.database}')",
-        "sqlite": f"SQLite write lock of {database_url.database}",
+        # Other runs wait for the lock file; the run then waits for the write lock.
+        "sqlite": f"migration lock file {lock_file_path(str(database_url.database))}",
     }[database_url.get_backend_name()]
 
 

@@ -4,29 +4,26 @@ Kept in the package (not in env.py) so the CLI, the programmatic API and the whe
 very same code, and so it can be tested and imported without Alembic's runtime context.
 """
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
-from sqlalchemy import event
 
 from vidpipe.db.engine import sqlite_pragma, uses_real_sqlite_transactions
-from vidpipe.db.errors import ForeignKeyViolation
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 from vidpipe.db.runner import safety
 from vidpipe.db.runner.adoption import refuse_foreign_tables
 from vidpipe.db.runner.faults import injected_fault
 from vidpipe.db.runner.lock_retry import RetrySettings, retrying_lock_waits
 from vidpipe.db.runner.locking import migration_lock
+from vidpipe.db.runner.sqlite_commits import check_foreign_keys, watching_changed_tables
 from vidpipe.db.runner.table_locks import commits_after_each_table
 
 __all__ = [
     "BRANCH_LABEL",
     "VERSION_TABLE",
-    "check_sqlite_foreign_keys",
     "configure_options",
     "include_name",
     "include_object_on",
@@ -128,10 +125,12 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
                 if adopting:
                     # Before any DDL, the version table's included: on MariaDB DDL commits itself.
                     refuse_foreign_tables(connection, Base.metadata.sorted_tables)
-                with _rows_changed(connection) if sqlite else _nothing() as changed:
+                with watching_changed_tables(connection) if sqlite else _nothing() as changed:
                     context.run_migrations()
-            if sqlite and changed():
-                check_sqlite_foreign_keys(connection)
+                    if sqlite:
+                        # Those changed since the last commit mid-run (vidpipe.db.runner.
+                        # sqlite_commits checked the others before committing).
+                        check_foreign_keys(connection, changed())
 
 
 def set_postgresql_timeouts(context: EnvironmentContext) -> None:
@@ -151,19 +150,6 @@ def _adopting(context: EnvironmentContext) -> bool:
     migration_context = context.get_context()
     moving = migration_context.opts.get("destination_rev") is not None
     return moving and not migration_context.get_current_heads()
-
-
-def check_sqlite_foreign_keys(connection: sa.Connection) -> None:
-    """Raise (so the transaction rolls back) if any row points at a missing parent."""
-    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    if problems:
-        shown = "; ".join(
-            f"{table} rowid {rowid} -> missing {parent}" for table, rowid, parent, _ in problems[:5]
-        )
-        raise ForeignKeyViolation(
-            f"{len(problems)} row(s) violate foreign keys after the migration ({shown}); "
-            "the migration was rolled back. Repair or delete those rows, then upgrade again."
-        )
 
 
 @contextmanager
@@ -188,31 +174,6 @@ def _sqlite_foreign_keys_off(connection: sa.Connection) -> Iterator[None]:
             sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
 
 
-#: Statements that can leave a row pointing nowhere while foreign keys are off: writes to rows,
-#: and dropped or renamed tables (a batch rebuild does all of them). Additive DDL cannot.
-_ROW_CHANGING = re.compile(
-    r"\s*(INSERT|UPDATE|DELETE|REPLACE|DROP\s+TABLE|ALTER\s+TABLE\s+\S+\s+RENAME)", re.I
-)
-
-
 @contextmanager
-def _rows_changed(connection: sa.Connection) -> Iterator[Callable[[], bool]]:
-    """Watch the run: ``PRAGMA foreign_key_check`` reads every row of every table, which on a
-    big database costs more than the migration itself, so it runs only when needed."""
-    changed = False
-
-    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        nonlocal changed
-        if not changed and VERSION_TABLE not in statement and _ROW_CHANGING.match(statement):
-            changed = True
-
-    event.listen(connection, "before_cursor_execute", watch)
-    try:
-        yield lambda: changed
-    finally:
-        event.remove(connection, "before_cursor_execute", watch)
-
-
-@contextmanager
-def _nothing() -> Iterator[Callable[[], bool]]:
-    yield lambda: False
+def _nothing() -> Iterator[Callable[[], set[str]]]:
+    yield set

@@ -27,10 +27,12 @@ reads the revision the first one left and has nothing to do:
   run.
 - MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
   timeout.
-- SQLite: the migration transaction opens with ``BEGIN IMMEDIATE``, which takes the database's
-  write lock at once; ``busy_timeout`` is the wait. A lock file was rejected: it needs a writable
-  directory beside the database, is advisory only for vidpipe, and can outlive a crashed
-  process, while the write lock is released by SQLite itself on commit, rollback or crash.
+- SQLite: an exclusive ``flock`` on ``<database>-vidpipe-migration.lock`` (released by the kernel
+  when the process dies), then the migration transaction opens with ``BEGIN IMMEDIATE``, which
+  takes the database's write lock at once; ``busy_timeout`` is the wait. The file lock keeps
+  other runs out while the run commits between tables to let the application write
+  (vidpipe.db.runner.sqlite_commits, which says why a file lock); without ``flock``
+  (Windows), the write lock alone, held for the whole run.
 
 A lock held by a process that dies is released by the server (the session ends) or by SQLite.
 
@@ -54,6 +56,12 @@ import sqlalchemy as sa
 from vidpipe.db.engine import SQLITE_BEGIN_STATEMENT, sqlite_pragma, uses_real_sqlite_transactions
 from vidpipe.db.errors import MigrationLockTimeout, MigrationSettingError
 from vidpipe.db.runner.pooler import no_server_side_prepares
+from vidpipe.db.runner.sqlite_commits import SQLITE_RUN_LOCK, lock_file_path
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite runs keep the write lock throughout
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "MAY_COMMIT_MID_RUN",
@@ -421,22 +429,81 @@ def _sqlite_lock(connection: sa.Connection, timeout: float, report_every: float)
         # caller owns transaction and locking (see README, "Safety").
         yield
         return
-    raw = connection.connection.dbapi_connection
-    what = f"SQLite write lock of {connection.engine.url.database}"
-    previous = sqlite_pragma(raw, "PRAGMA busy_timeout")
-    connection.info[SQLITE_BEGIN_STATEMENT] = "BEGIN IMMEDIATE"
-    try:
-        transaction = _begin_immediate(connection, raw, 0)
-        if transaction is None:
-            with _logged_wait(what, timeout, report_every):
-                transaction = _begin_immediate(connection, raw, timeout)
+    with _sqlite_lock_file(connection, timeout, report_every) as may_commit:
+        raw = connection.connection.dbapi_connection
+        what = f"SQLite write lock of {connection.engine.url.database}"
+        previous = sqlite_pragma(raw, "PRAGMA busy_timeout")
+        # Kept for the whole run where it may commit mid-way: each of its transactions takes
+        # the write lock at its BEGIN, never later in the middle of a read.
+        connection.info[SQLITE_BEGIN_STATEMENT] = "BEGIN IMMEDIATE"
+        try:
+            try:
+                transaction = _begin_immediate(connection, raw, 0)
                 if transaction is None:
+                    with _logged_wait(what, timeout, report_every):
+                        transaction = _begin_immediate(connection, raw, timeout)
+                        if transaction is None:
+                            raise _timeout_error(timeout, what)
+            finally:
+                if not may_commit:
+                    del connection.info[SQLITE_BEGIN_STATEMENT]
+                sqlite_pragma(raw, f"PRAGMA busy_timeout={previous}")
+            try:
+                # Committed mid-run (vidpipe.db.runner.sqlite_commits), the run's last
+                # transaction is not ``transaction`` but the one its next statement began.
+                yield
+            except BaseException:
+                if connection.in_transaction():
+                    connection.rollback()
+                raise
+            if connection.in_transaction():
+                connection.commit()
+        finally:
+            connection.info.pop(SQLITE_BEGIN_STATEMENT, None)
+
+
+@contextmanager
+def _sqlite_lock_file(
+    connection: sa.Connection, timeout: float, report_every: float
+) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on the database's migration lock file while the block runs,
+    so the run may commit between tables with other runs still kept out
+    (vidpipe.db.runner.sqlite_commits); yields whether it does. Without ``flock`` (Windows) or
+    a database file, yields False: the run keeps SQLite's write lock throughout."""
+    database = connection.engine.url.database
+    if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
+        yield False
+        return
+    what = f"migration lock file {lock_file_path(database)}"
+    with open(lock_file_path(database), "a") as lock_file:
+        if not _flock(lock_file.fileno(), 0):
+            with _logged_wait(what, timeout, report_every):
+                if not _flock(lock_file.fileno(), timeout):
                     raise _timeout_error(timeout, what)
-    finally:
-        del connection.info[SQLITE_BEGIN_STATEMENT]
-        sqlite_pragma(raw, f"PRAGMA busy_timeout={previous}")
-    with transaction:
-        yield
+        connection.info[SQLITE_RUN_LOCK] = True
+        try:
+            yield True
+        finally:
+            del connection.info[SQLITE_RUN_LOCK]
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+
+#: How often a run waiting for the SQLite migration lock file tries it again (seconds).
+_LOCK_FILE_POLL = 0.05
+
+
+def _flock(fileno: int, timeout: float) -> bool:
+    """Take the exclusive ``flock`` on ``fileno`` within ``timeout`` seconds; False if not."""
+    assert fcntl is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fileno, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_LOCK_FILE_POLL)
 
 
 def _begin_immediate(

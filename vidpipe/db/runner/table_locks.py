@@ -46,8 +46,9 @@ its statements still stopped the application (issue 17), and :func:`add_foreign_
   run's ``lock_wait_timeout`` (``ddl_lock_timeout``); after that the lock-wait error goes to
   vidpipe.db.runner.lock_retry like any other.
 
-SQLite lets no one else write during a migration: nothing changes there, nor offline (the
-script is for an empty database).
+SQLite has one write lock for the whole database: after each table's changes the run commits
+there too (vidpipe.db.runner.sqlite_commits). Offline nothing changes (the script is for an
+empty database).
 """
 
 import logging
@@ -65,6 +66,8 @@ from vidpipe.db.runner.mid_run_commits import (
     commit_mid_run,
     holds_rows,
 )
+from vidpipe.db.runner.sqlite_commits import commit_mid_run as commit_sqlite_mid_run
+from vidpipe.db.runner.sqlite_commits import may_commit_mid_run as may_commit_sqlite_mid_run
 
 __all__ = [
     "add_foreign_key",
@@ -105,11 +108,15 @@ def commits_after_each_table(connection: sa.Connection) -> Iterator[None]:
 
 
 def release_write_locks() -> None:
-    """Commit the run's transaction if it holds a lock that stops writes to a table with rows."""
+    """Commit the run's transaction if it holds a lock that stops writes to a table with rows
+    (on SQLite, the database's write lock: vidpipe.db.runner.sqlite_commits)."""
     context = op.get_context()
     if not _commits_after_each_table(context):
         return
     bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        commit_sqlite_mid_run(bind)
+        return
     modes = {"modes": list(_BLOCKING_WRITES)}
     locked = bind.execute(_LOCKED_TABLES, modes).scalars().all()
     # The version table is the run's own: created by it on a new database, never written by the
@@ -122,7 +129,11 @@ def _commits_after_each_table(context: MigrationContext) -> bool:
     if context.as_sql:
         return False
     bind = context.bind
-    return bind is not None and _COMMITS_AFTER_EACH_TABLE in bind.info and can_commit_mid_run(bind)
+    return (
+        bind is not None
+        and _COMMITS_AFTER_EACH_TABLE in bind.info
+        and (can_commit_mid_run(bind) or may_commit_sqlite_mid_run(bind))
+    )
 
 
 def add_foreign_key(

@@ -1,0 +1,134 @@
+"""SQLite: a run lets the application write between the tables it changes (issue 17).
+
+SQLite has one write lock per database. A run used to hold it from its first statement to its
+last (``BEGIN IMMEDIATE``), and ``vidpipe_0006`` rebuilds six tables (batch mode: move and
+copy): at 500,000 rows per table that is over a minute, and an application writing meanwhile
+failed with ``database is locked`` after its 30 s ``busy_timeout``. So, like the PostgreSQL
+run (vidpipe.db.runner.mid_run_commits), a SQLite run commits after each table's changes
+(vidpipe.db.runner.table_locks calls :func:`commit_mid_run`), and the application's writers,
+waiting in their ``busy_timeout``, get the lock between two tables.
+
+Decisions:
+
+- Other runs are kept out by a second lock that application writers never take: an exclusive
+  ``flock`` on ``<database>-vidpipe-migration.lock`` beside the database, held from before the
+  run's first transaction to after its last (vidpipe.db.runner.locking). The kernel releases it
+  when the process dies, so a crash leaves no stale lock (the empty file stays; it is the
+  lock's name, not the lock). The directory is writable anyway: WAL mode keeps its ``-wal``
+  and ``-shm`` files there. Where ``flock`` does not exist (Windows) or the database is not a
+  file, the run keeps the write lock throughout, as before.
+- Foreign keys are off during a run (batch mode drops and renames tables) and checked before
+  each commit, for the tables changed since the last one (``PRAGMA foreign_key_check(t)``:
+  their rows against the tables they refer to), and for the whole database if a table was
+  dropped. A violation raises before the commit, so the chunk that caused it is rolled back;
+  what earlier commits did is kept and the revision stays unrecorded.
+- A run that dies between commits leaves its revision unrecorded with part of its tables
+  changed; the next run does the revision again, and revisions are idempotent.
+"""
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from vidpipe.db.errors import ForeignKeyViolation
+
+__all__ = [
+    "SQLITE_RUN_LOCK",
+    "check_foreign_keys",
+    "commit_mid_run",
+    "lock_file_path",
+    "may_commit_mid_run",
+    "watching_changed_tables",
+]
+
+#: In ``Connection.info`` while the run holds the migration lock file, so it may commit mid-way.
+SQLITE_RUN_LOCK = "vidpipe.sqlite_run_lock"
+#: In ``Connection.info`` while a run is watched: the tables changed since its last commit.
+_CHANGED = "vidpipe.sqlite_changed_tables"
+#: The version table is the run's own and refers to nothing.
+_VERSION_TABLE = "vidpipe_alembic_version"
+#: Statements that can leave a row pointing nowhere while foreign keys are off, and the table
+#: each changes: writes to rows, and dropped or renamed tables (a batch rebuild does all of
+#: them, into ``_alembic_tmp_<table>``). Additive DDL cannot.
+_ROW_CHANGING = re.compile(
+    r"\s*(?:(?:INSERT|REPLACE)\s+INTO|UPDATE|DELETE\s+FROM|(DROP)\s+TABLE(?:\s+IF\s+EXISTS)?"
+    r"|ALTER\s+TABLE(?=\s+\S+\s+RENAME))\s+[\"`\[]?(\w+)",
+    re.I,
+)
+_BATCH_PREFIX = "_alembic_tmp_"
+#: A dropped table: its children can only be checked by checking everything.
+_DROPPED = "*"
+
+
+def lock_file_path(database: str) -> str:
+    """The file whose ``flock`` keeps other runs out of ``database`` between commits."""
+    return f"{database}-vidpipe-migration.lock"
+
+
+def may_commit_mid_run(bind: sa.Connection) -> bool:
+    """Whether the run on ``bind`` holds the lock file, so it may commit between tables."""
+    return bind.dialect.name == "sqlite" and SQLITE_RUN_LOCK in bind.info
+
+
+@contextmanager
+def watching_changed_tables(connection: sa.Connection) -> Iterator[Callable[[], set[str]]]:
+    """Record the tables the block's statements change (until the next commit mid-run);
+    yields what reads them."""
+    changed: set[str] = set()
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        found = _ROW_CHANGING.match(statement)
+        if found is None:
+            return
+        dropped, table = found.groups()
+        table = table.removeprefix(_BATCH_PREFIX)
+        if table != _VERSION_TABLE:
+            # A batch rebuild drops the table it then renames its copy to: that is a change of
+            # the table, found again by the rename, not a table gone.
+            changed.add(_DROPPED if dropped and table not in changed else table)
+
+    connection.info[_CHANGED] = changed
+    event.listen(connection, "before_cursor_execute", watch)
+    try:
+        yield lambda: set(changed)
+    finally:
+        event.remove(connection, "before_cursor_execute", watch)
+        connection.info.pop(_CHANGED, None)
+
+
+def check_foreign_keys(connection: sa.Connection, tables: set[str]) -> None:
+    """Raise (so the transaction rolls back) if a row of ``tables`` points at a missing parent;
+    all tables if ``tables`` holds a dropped one.
+
+    ``PRAGMA foreign_key_check`` reads every row it checks, which on a big database costs more
+    than a migration: only the tables changed are read."""
+    if not tables:
+        return
+    present = set(sa.inspect(connection).get_table_names())
+    if _DROPPED in tables or not tables <= present:
+        statements = ["PRAGMA foreign_key_check"]
+    else:
+        statements = [f'PRAGMA foreign_key_check("{table}")' for table in sorted(tables)]
+    problems = [row for s in statements for row in connection.exec_driver_sql(s).fetchall()]
+    if problems:
+        shown = "; ".join(
+            f"{table} rowid {rowid} -> missing {parent}" for table, rowid, parent, _ in problems[:5]
+        )
+        raise ForeignKeyViolation(
+            f"{len(problems)} row(s) violate foreign keys after the migration ({shown}); "
+            "the migration was rolled back. Repair or delete those rows, then upgrade again."
+        )
+
+
+def commit_mid_run(bind: sa.Connection) -> None:
+    """Check the foreign keys of the tables changed since the last commit, and commit: the
+    application's writers get the write lock, and the run's next statement takes it again
+    (``BEGIN IMMEDIATE``, waiting in ``busy_timeout``)."""
+    changed: set[str] = bind.info.get(_CHANGED, set())
+    check_foreign_keys(bind, changed)
+    changed.clear()
+    bind.commit()

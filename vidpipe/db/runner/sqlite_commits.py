@@ -24,6 +24,8 @@ Decisions:
   what earlier commits did is kept and the revision stays unrecorded.
 - A run that dies between commits leaves its revision unrecorded with part of its tables
   changed; the next run does the revision again, and revisions are idempotent.
+- After each commit the run pauses (:data:`WRITERS_TURN`) before it takes the lock again:
+  SQLite has no queue for its lock, and without the pause the run would win it back every time.
 """
 
 import re
@@ -38,6 +40,7 @@ from vidpipe.db.errors import ForeignKeyViolation
 
 __all__ = [
     "SQLITE_RUN_LOCK",
+    "WRITERS_TURN",
     "check_foreign_keys",
     "commit_mid_run",
     "lock_file_path",
@@ -60,6 +63,9 @@ _ROW_CHANGING = re.compile(
     re.I,
 )
 _BATCH_PREFIX = "_alembic_tmp_"
+#: Seconds the run waits after a commit mid-run: longer than the longest sleep of SQLite's busy
+#: handler (100 ms), so every writer waiting in its busy_timeout tries the lock meanwhile.
+WRITERS_TURN = 0.15
 #: A dropped table: its children can only be checked by checking everything.
 _DROPPED = "*"
 
@@ -128,7 +134,13 @@ def commit_mid_run(bind: sa.Connection) -> None:
     """Check the foreign keys of the tables changed since the last commit, and commit: the
     application's writers get the write lock, and the run's next statement takes it again
     (``BEGIN IMMEDIATE``, waiting in ``busy_timeout``)."""
+    from vidpipe.db.runner.locking import pause  # locking imports this module
+
     changed: set[str] = bind.info.get(_CHANGED, set())
     check_foreign_keys(bind, changed)
     changed.clear()
     bind.commit()
+    # SQLite queues no one: a writer in busy_timeout sleeps and tries again, and the run's next
+    # BEGIN IMMEDIATE would take the lock back before any woke up. Writers waiting for a while
+    # try every 100 ms (SQLite's busy handler), so this pause lets each of them in.
+    pause(bind, WRITERS_TURN)

@@ -105,6 +105,7 @@ def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:
     vidpipe_tables = [*Base.metadata.tables, VERSION_TABLE]
     with (
         _sqlite_foreign_keys_off(connection) if sqlite else _nothing(),
+        _sqlite_rebuild_cache(connection) if sqlite else _nothing(),
         # Taken before Alembic reads the version table, so a run that waited sees the revision
         # the previous holder left (vidpipe.db.runner.locking).
         migration_lock(connection, lock_timeout),
@@ -150,6 +151,26 @@ def _adopting(context: EnvironmentContext) -> bool:
     migration_context = context.get_context()
     moving = migration_context.opts.get("destination_rev") is not None
     return moving and not migration_context.get_current_heads()
+
+
+#: SQLite's page cache during a run, in KiB (the default is 2,000 KiB): a batch rebuild copies
+#: a table into a new one whose primary key index fills in random order. Measured on
+#: vidpipe_0006 at 500,000 rows per table: the copies of ``scene_manifests`` and
+#: ``scene_audio_manifests`` took 28 s each with the default cache, 12 s with 256 MiB.
+SQLITE_RUN_CACHE_KIB = 262_144
+
+
+@contextmanager
+def _sqlite_rebuild_cache(connection: sa.Connection) -> Iterator[None]:
+    """Give the run's connection a page cache big enough for its table rebuilds, and its own
+    back afterwards (the memory is only taken as pages are read)."""
+    raw = connection.connection.dbapi_connection
+    previous = sqlite_pragma(raw, "PRAGMA cache_size")
+    sqlite_pragma(raw, f"PRAGMA cache_size=-{SQLITE_RUN_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        sqlite_pragma(raw, f"PRAGMA cache_size={previous}")
 
 
 @contextmanager

@@ -269,7 +269,8 @@ def _write(url: str, rows: int, first: int, stop: Event, ready: Event, results: 
                         for statement in statements:
                             connection.execute(statement, values)
                 except sa.exc.DBAPIError as exc:
-                    load.errors.append(str(exc.orig).splitlines()[0])
+                    failed = " ".join(str(exc.statement).split()[:3])
+                    load.errors.append(f"{failed}: {str(exc.orig).splitlines()[0]}")
                 load.starts.append(started)
                 load.seconds.append(time.monotonic() - started)
     engine.dispose()

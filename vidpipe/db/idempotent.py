@@ -347,7 +347,9 @@ def _add_column(table_name: str, column: sa.Column[Any]) -> None:
     SQLite cannot: the column goes in without it, and the table's normalisation adds the key
     (named like every other) in the batch rebuild it makes for it.
     """
-    without_queueing(lambda: op.add_column(table_name, _column_to_add(column, foreign_keys=False)))
+    without_queueing(
+        table_name, lambda: op.add_column(table_name, _column_to_add(column, foreign_keys=False))
+    )
     if op.get_context().dialect.name == "sqlite":
         return
     for fk in sorted(column.foreign_keys, key=lambda fk: fk.target_fullname):

@@ -143,7 +143,7 @@ class Normalisation:
                     quoted = bind.dialect.identifier_preparer.quote(name)
                     spelled = table.c[name].type.compile(dialect=bind.dialect)
                     change["postgresql_using"] = f"{quoted}::{spelled}"
-                without_queueing(partial(op.alter_column, table.name, name, **change))
+                without_queueing(table.name, partial(op.alter_column, table.name, name, **change))
             for fk in foreign_keys:
                 add_foreign_key(_name(fk), table.name, fk.referred_table.name, *_fk_columns(fk))
         release_write_locks()  # before the count below, which reads every row

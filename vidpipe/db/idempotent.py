@@ -271,6 +271,7 @@ def ensure_index(index: sa.Index) -> None:
     present = _index_names(table)
     if present is None or index.name not in present or _dropped_invalid(index, table):
         build_index(index, table)
+        release_write_locks()  # SQLite: the build held the database's write lock
 
 
 def ensure_unique_index(index: sa.Index) -> None:
@@ -288,7 +289,24 @@ def ensure_unique_index(index: sa.Index) -> None:
     present = _index_names(table)
     if present is not None and index.name in present and not _dropped_invalid(index, table):
         return
-    build_index(index, table, check=lambda: _refuse_duplicates(index))
+    if op.get_context().dialect.name == "sqlite" and not _offline():
+        _build_sqlite_unique_index(index, table)
+    else:
+        build_index(index, table, check=lambda: _refuse_duplicates(index))
+    release_write_locks()  # SQLite: the build held the database's write lock
+
+
+def _build_sqlite_unique_index(index: sa.Index, table: str) -> None:
+    """SQLite: the build itself finds repeated keys (it fails), so the scan that names them
+    runs only then, not before every build: a scan of a table with rows holds the database's
+    one write lock for seconds, as long as the build again."""
+    bind = op.get_bind()
+    try:
+        with bind.begin_nested():
+            build_index(index, table)
+    except sa.exc.IntegrityError:
+        _refuse_duplicates(index)
+        raise
 
 
 def _dropped_invalid(index: sa.Index, table: str) -> bool:

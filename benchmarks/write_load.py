@@ -1,15 +1,18 @@
 """Application writes during ``alembic upgrade head``: how long does any write wait?
 
-``python -m benchmarks write-load [--tiny] [--rows N]`` (PostgreSQL). A database at
-``vidpipe_0002`` gets ``rows`` rows in each table the later revisions change (``manifests``,
-``assets``, ``projects``, ``scenes``, ``video_clips``, ``scene_manifests``,
-``scene_audio_manifests``), generated server-side. A writer process then inserts and updates
+``python -m benchmarks write-load [--tiny] [--rows N] [--dialects D,...]`` (PostgreSQL by
+default; MariaDB and SQLite too). A database at ``vidpipe_0002`` gets ``rows`` rows in each
+table the later revisions change (``manifests``, ``assets``, ``projects``, ``scenes``,
+``video_clips``, ``scene_manifests``, ``scene_audio_manifests``), generated inside the
+database. A writer process (vidpipe's engine and its settings) then inserts and updates
 rows of all those tables in short transactions, one after another, and times each transaction,
 twice: for a while with nothing else running (the baseline), and while ``alembic upgrade head``
 runs in its own process. The upgrade's log lines are timestamped as they arrive, so each write
 is charged to the revision that was running when it started; and while the upgrade runs, a
-sampler reads ``pg_locks`` every 10 ms for the writer's lock waits and the migration's lock and
-statement behind each: a revision that still blocks writes shows up by name, table and lock.
+sampler reads ``pg_locks`` (MariaDB: ``information_schema.processlist``) every 10 ms for the
+writer's lock waits and the migration's lock and statement behind each: a revision that still
+blocks writes shows up by name, table and lock. On SQLite every writer waits for the one write
+lock, in its ``busy_timeout``: the writes' durations are the waits.
 """
 
 import itertools

@@ -236,11 +236,16 @@ def without_queueing(table_name: str, change: Callable[[], None]) -> None:
     lock_tables = "LOCK TABLES " + ", ".join(
         f"{quote(name)} WRITE" for name in [table_name, *sorted(children)]
     )
-    budget, innodb_budget = bind.exec_driver_sql(
-        "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout"
+    budget, innodb_budget, table_locks = bind.exec_driver_sql(
+        "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout, "
+        "@@SESSION.innodb_table_locks"
     ).one()
     deadline, refused = time.monotonic() + int(budget), False
-    bind.exec_driver_sql("SET SESSION lock_wait_timeout = 0, innodb_lock_wait_timeout = 0")
+    # innodb_table_locks = 0: LOCK TABLES takes the server's metadata locks only, all at once;
+    # InnoDB's own table locks, taken one table after another, are what deadlocks.
+    bind.exec_driver_sql(
+        "SET SESSION lock_wait_timeout = 0, innodb_lock_wait_timeout = 0, innodb_table_locks = 0"
+    )
     try:
         while True:
             try:
@@ -272,7 +277,8 @@ def without_queueing(table_name: str, change: Callable[[], None]) -> None:
     finally:
         bind.exec_driver_sql(
             f"SET SESSION lock_wait_timeout = {int(budget)}, "
-            f"innodb_lock_wait_timeout = {int(innodb_budget)}"
+            f"innodb_lock_wait_timeout = {int(innodb_budget)}, "
+            f"innodb_table_locks = {int(table_locks)}"
         )
 
 

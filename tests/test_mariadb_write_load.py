@@ -76,13 +76,12 @@ def test_a_foreign_key_on_a_column_holding_values_is_checked_as_it_is_added(
 def test_an_application_transaction_across_related_tables_is_not_deadlocked(
     at_0005: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:
-    """An application transaction inserts a scene (which locks ``projects``, its parent), the
-    upgrade's ``ALTER`` finds a lock it needs taken (``ALTER TABLE manifests`` waits, at its
-    commit, for the locks on its child table ``projects``), and the transaction goes on to
-    insert the scene's manifest, another child of ``projects``. A queued ``ALTER`` makes this
-    a deadlock (MariaDB kills the application's insert, 1213, or both wait for
-    ``innodb_lock_wait_timeout``); one that does not queue lets it through, and the upgrade
-    finishes once the transaction ends."""
+    """An application transaction inserts a scene (which locks ``scenes`` and ``projects``,
+    its parent), the upgrade finds a lock it needs taken (vidpipe_0006 alters ``manifests``,
+    the parent of ``projects``, first), and the transaction goes on to insert the scene's
+    manifest, another child of ``projects``. A queued ``ALTER`` makes this a deadlock (MariaDB
+    kills the application's insert, 1213, or both wait for ``innodb_lock_wait_timeout``); one
+    that does not queue lets it through, and the upgrade finishes once the transaction ends."""
     scene_writes, _ = writes("mariadb")
     with at_0005.connect() as application:
         application.execute(sa.text(scene_writes[0]), VALUES)  # INSERT INTO scenes

@@ -35,15 +35,16 @@ its statements still stopped the application (issue 17), and :func:`add_foreign_
   throughout. Rows written while that statement runs are not checked against the key; only
   code that knows the new column writes it, and that code runs after the revision.
 - A DDL statement waiting for its table's metadata lock queues every later statement on that
-  table behind it, and an application transaction that already holds a lock on the table
-  (an ``INSERT`` into a child table locks its parent) and then asks for one the DDL holds (an
-  ``ALTER`` of a parent table locks its child tables too) deadlocks: the application's
-  statement is the one MariaDB kills (error 1213). So the run's ``ALTER`` statements never
-  queue: each is sent with ``lock_wait_timeout = 0`` and ``innodb_lock_wait_timeout = 0``
-  (fails at once, changing nothing, if a lock is taken: an ``ALTER`` of a parent table also
-  waits in InnoDB, at its commit, for the transactions that hold locks on its child tables)
-  and sent again every few milliseconds until it gets the lock, for at most the
-  run's ``lock_wait_timeout`` (``ddl_lock_timeout``); after that the lock-wait error goes to
+  table behind it; and at its commit an ``ALTER`` of a parent table takes InnoDB's lock on each
+  child table in turn, so an application transaction that wrote one child and goes on to
+  another deadlocks with it, and MariaDB rolls back the application's transaction (error
+  1213). So the run's ``ALTER`` statements never queue: each first takes its table and the
+  tables that refer to it with ``LOCK TABLES ... WRITE`` (the server's metadata locks only,
+  ``innodb_table_locks = 0``: all at once or not at all, and no application transaction holds
+  InnoDB locks on a table whose metadata lock it does not hold), under ``lock_wait_timeout =
+  0`` and ``innodb_lock_wait_timeout = 0``, and tries again every few milliseconds while one
+  is in use, for at most the run's ``lock_wait_timeout`` (``ddl_lock_timeout``); after that
+  the ``ALTER`` is tried once alone, and its lock-wait error goes to
   vidpipe.db.runner.lock_retry like any other.
 
 SQLite has one write lock for the whole database: after each table's changes the run commits

@@ -28,7 +28,7 @@ reads the revision the first one left and has nothing to do:
 - MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
   timeout.
 - SQLite: an exclusive ``flock`` on ``<database>-vidpipe-migration.lock`` (released by the kernel
-  when the process dies), then the migration transaction opens with ``BEGIN IMMEDIATE``, which
+  when the process dies; the file is removed at the end of the run), then the migration transaction opens with ``BEGIN IMMEDIATE``, which
   takes the database's write lock at once; ``busy_timeout`` is the wait. The file lock keeps
   other runs out while the run commits between tables to let the application write
   (vidpipe.db.runner.sqlite_commits, which says why a file lock); without ``flock``
@@ -45,11 +45,12 @@ A run that gets the lock at once logs nothing, so a replica's start-up stays qui
 import asyncio
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 
@@ -474,18 +475,40 @@ def _sqlite_lock_file(
     if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
         yield False
         return
-    what = f"migration lock file {lock_file_path(database)}"
-    with open(lock_file_path(database), "a") as lock_file:
-        if not _flock(lock_file.fileno(), 0):
-            with _logged_wait(what, timeout, report_every):
-                if not _flock(lock_file.fileno(), timeout):
-                    raise _timeout_error(timeout, what)
-        connection.info[SQLITE_RUN_LOCK] = True
-        try:
-            yield True
-        finally:
-            del connection.info[SQLITE_RUN_LOCK]
-            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+    path = lock_file_path(database)
+    what = f"migration lock file {path}"
+    lock_file = _locked_file(path, 0)
+    if lock_file is None:
+        with _logged_wait(what, timeout, report_every):
+            lock_file = _locked_file(path, timeout)
+            if lock_file is None:
+                raise _timeout_error(timeout, what)
+    connection.info[SQLITE_RUN_LOCK] = True
+    try:
+        yield True
+    finally:
+        del connection.info[SQLITE_RUN_LOCK]
+        # Removed while still locked: a run that opened it meanwhile finds, once it has the
+        # lock, that the path is no longer its file, and starts again (``_locked_file``).
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+        lock_file.close()  # releases the flock
+
+
+def _locked_file(path: str, timeout: float) -> IO[str] | None:
+    """``path``, created if need be, opened and ``flock``ed within ``timeout`` seconds; None
+    if another run holds it. A file that a finishing run removed after this one opened it is
+    not the lock any more: then the new file at ``path`` is taken instead."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lock_file = open(path, "a")  # noqa: SIM115 - closed by the caller, or below
+        if not _flock(lock_file.fileno(), max(0.0, deadline - time.monotonic())):
+            lock_file.close()
+            return None
+        with suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(lock_file.fileno()).st_ino:
+                return lock_file
+        lock_file.close()
 
 
 #: How often a run waiting for the SQLite migration lock file tries it again (seconds).

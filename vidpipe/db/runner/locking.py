@@ -28,8 +28,9 @@ reads the revision the first one left and has nothing to do:
 - MariaDB (and MySQL, untested): ``GET_LOCK`` on a name derived from the database, with its own
   timeout.
 - SQLite: an exclusive ``flock`` on ``<database>-vidpipe-migration.lock`` (released by the kernel
-  when the process dies; the file is removed at the end of the run), then the migration transaction opens with ``BEGIN IMMEDIATE``, which
-  takes the database's write lock at once; ``busy_timeout`` is the wait. The file lock keeps
+  when the process dies; the file is removed at the end of the run), then the migration
+  transaction opens with ``BEGIN IMMEDIATE``, which takes the database's write lock at once;
+  ``busy_timeout`` is the wait. The file lock keeps
   other runs out while the run commits between tables to let the application write
   (vidpipe.db.runner.sqlite_commits, which says why a file lock); without ``flock``
   (Windows), the write lock alone, held for the whole run.

@@ -14,9 +14,9 @@ Decisions:
   ``flock`` on ``<database>-vidpipe-migration.lock`` beside the database, held from before the
   run's first transaction to after its last (vidpipe.db.runner.locking). The kernel releases it
   when the process dies, so a crash leaves no stale lock (only the empty file, which the next
-  run takes and removes at its end, as every run does). The directory is writable anyway: WAL mode keeps its ``-wal``
-  and ``-shm`` files there. Where ``flock`` does not exist (Windows) or the database is not a
-  file, the run keeps the write lock throughout, as before.
+  run takes and removes at its end, as every run does). The directory is writable anyway: WAL
+  mode keeps its ``-wal`` and ``-shm`` files there. Where ``flock`` does not exist (Windows)
+  or the database is not a file, the run keeps the write lock throughout, as before.
 - Foreign keys are off during a run (batch mode drops and renames tables) and checked before
   each commit, for the tables changed since the last one (``PRAGMA foreign_key_check(t)``:
   their rows against the tables they refer to), and for the whole database if a table was

@@ -22,6 +22,7 @@ from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.dialects import mariadb, postgresql
+from vidpipe.db.dialects.sqlite_commits import lock_file_path
 from vidpipe.db.models import Base
 from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 from vidpipe.db.runner.locking import migration_lock
@@ -116,7 +117,8 @@ def lock_name(database_url: sa.URL) -> str:
     return {
         "postgresql": f"PostgreSQL advisory lock {postgresql.LOCK_KEY}",
         "mariadb": f"GET_LOCK('{mariadb.LOCK_PREFIX}{database_url.database}')",
-        "sqlite": f"SQLite write lock of {database_url.database}",
+        # Other runs wait for the lock file; the run then waits for the write lock.
+        "sqlite": f"migration lock file {lock_file_path(str(database_url.database))}",
     }[database_url.get_backend_name()]
 
 

@@ -19,6 +19,7 @@ from vidpipe.db.runner.table_locks import (
     declared_foreign_keys,
     release_write_locks,
     validate_foreign_keys,
+    without_queueing,
 )
 
 #: How many repeated keys a refusal names; the count of all of them is given besides.
@@ -285,6 +286,7 @@ def ensure_index(index: sa.Index) -> None:
     present = _index_names(table)
     if present is None or index.name not in present or _dropped_invalid(index, table):
         _dialect().build_index(_bind(), op.execute, index, table)
+        release_write_locks()  # SQLite: the build held the database's write lock
 
 
 def ensure_unique_index(index: sa.Index) -> None:
@@ -296,13 +298,16 @@ def ensure_unique_index(index: sa.Index) -> None:
 
     Rows that break the new uniqueness are not the revision's to choose between (each may have
     keyframes, clips or a user's edits), so it raises :class:`DuplicateRows` naming every
-    repeated key before any DDL, and the user decides which rows stay.
+    repeated key before any DDL (on SQLite after the build failed on them, rolled back: the
+    scan that names them ran before every build, holding the database's write lock), and the
+    user decides which rows stay.
     """
     table = _table_of(index).name
     present = _index_names(table)
     if present is not None and index.name in present and not _dropped_invalid(index, table):
         return
     _dialect().build_index(_bind(), op.execute, index, table, lambda: _refuse_duplicates(index))
+    release_write_locks()  # SQLite: the build held the database's write lock
 
 
 def _dropped_invalid(index: sa.Index, table: str) -> bool:
@@ -363,7 +368,9 @@ def _add_column(table_name: str, column: sa.Column[Any]) -> None:
     SQLite cannot: the column goes in without it, and the table's normalisation adds the key
     (named like every other) in the batch rebuild it makes for it.
     """
-    op.add_column(table_name, _column_to_add(column, foreign_keys=False))
+    without_queueing(
+        table_name, lambda: op.add_column(table_name, _column_to_add(column, foreign_keys=False))
+    )
     if _alters_by_rebuilding():
         return
     for fk in sorted(column.foreign_keys, key=lambda fk: fk.target_fullname):

@@ -225,6 +225,13 @@ class Dialect:
         keeping the migration lock throughout (after :meth:`can_commit_mid_run`)."""
         raise NotImplementedError(f"a run on {self.name} cannot commit mid-way")
 
+    def commits_mid_run_now(self, bind: sa.Connection, own_tables: Collection[str]) -> bool:
+        """Whether the run's transaction holds a lock that stops the application's writes to a
+        table with rows, but ``own_tables`` (the run's version table), so that
+        vidpipe.db.runner.table_locks commits it (after :meth:`can_commit_mid_run`)."""
+        locked = self.tables_blocking_writes(bind)
+        return any(holds_rows(bind, name) for name in locked if name not in own_tables)
+
     def tables_blocking_writes(self, bind: sa.Connection) -> list[str]:
         """The tables of the run's schema on which its transaction holds a lock that stops the
         application's writes (vidpipe.db.runner.table_locks commits then, if they hold rows)."""
@@ -235,6 +242,22 @@ class Dialect:
     ) -> None:
         """Check the rows against the ``declared`` foreign keys of ``table_name`` that were
         added without checking them (vidpipe.db.runner.table_locks); online only."""
+
+    def add_foreign_key_in_place(
+        self, bind: sa.Connection, execute: Execute, constraint: sa.ForeignKeyConstraint
+    ) -> bool:
+        """Add ``constraint`` to its existing table without stopping the application's writes,
+        where the database can and the rows allow it; False where it did not (the caller then
+        adds it the ordinary way). Online only."""
+        return False
+
+    def alter_without_queueing(
+        self, bind: sa.Connection, table_name: str, alter: Callable[[], None]
+    ) -> None:
+        """Run ``alter`` (one ``ALTER TABLE`` of ``table_name``) so that it never waits in a
+        lock queue ahead of the application's statements, where the database queues them
+        behind it; online only."""
+        alter()
 
     # Index builds (vidpipe.db.idempotent) -------------------------------------------------
 

@@ -18,6 +18,29 @@
   too) and 1213 (deadlock) are lock waits: vidpipe.db.runner.lock_retry tries the run again.
   Who holds the table is not looked up (no ``pg_locks`` here): the error says "another
   transaction".
+- Two of a run's statements stopped the application's writes (issue 17), each answered here:
+
+  - A foreign key added with ``foreign_key_checks=1`` makes InnoDB copy the table under
+    ``LOCK=SHARED``: no write to it, nor to the table it refers to, for as long as the copy
+    takes (15-25 s at 1,000,000 rows). When the key's columns hold only NULL (checked with one
+    read of the table, which takes no lock), there is nothing to check, and the key is added
+    with ``foreign_key_checks=0`` in place (``ALGORITHM=INPLACE, LOCK=NONE``:
+    ``add_foreign_key_in_place``): writes go on throughout. Rows written while that statement
+    runs are not checked against the key; only code that knows the new column writes it, and
+    that code runs after the revision.
+  - A DDL statement waiting for its table's metadata lock queues every later statement on that
+    table behind it; and at its commit an ``ALTER`` of a parent table takes InnoDB's lock on
+    each child table in turn, so an application transaction that wrote one child and goes on
+    to another deadlocks with it, and MariaDB rolls back the application's transaction (error
+    1213). So the run's ``ALTER`` statements never queue (``alter_without_queueing``): each
+    first takes its table and the tables that refer to it with ``LOCK TABLES ... WRITE`` (the
+    server's metadata locks only, ``innodb_table_locks = 0``: all at once or not at all, and no
+    application transaction holds InnoDB locks on a table whose metadata lock it does not
+    hold), under ``lock_wait_timeout = 0`` and ``innodb_lock_wait_timeout = 0``, and tries
+    again every 10 ms while one is in use, for at most the run's ``lock_wait_timeout``
+    (``ddl_lock_timeout``, set by ``session_lock_wait``); after that the ``ALTER`` is tried
+    once alone, and its lock-wait error goes to vidpipe.db.runner.lock_retry like any other.
+
 - A downgrade that drops data is counted first (vidpipe.db.runner.data_loss), with the
   application's writers held off by ``LOCK TABLES ... WRITE`` on every vidpipe table and the
   version table: DDL commits at once, so no transaction can hold a lock across it, while
@@ -41,16 +64,20 @@ MySQL gets all of this through :class:`MySQL`, a subclass registered under SQLAl
 """
 
 import hashlib
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.dialects.base import Dialect, LockWait
+from vidpipe.db.dialects.base import Dialect, Execute, LockWait
 
 __all__ = ["LOCK_PREFIX", "MariaDB", "MySQL"]
+
+_log = logging.getLogger(__name__)
 
 #: GET_LOCK names are server-wide (and at most 64 characters): the database name is part of it.
 LOCK_PREFIX = "vidpipe_migrations:"
@@ -59,6 +86,10 @@ _LOCK_NAME_LIMIT = 64
 _LOCK_WAITS = (1205, 1213)
 _DEADLOCK = 1213
 _DUPLICATE_KEY = 1062
+_LOCK_WAIT_TIMEOUT = 1205
+#: How long an ``ALTER`` that found a lock it needs taken waits before it is sent again: a few
+#: of the application's short transactions.
+_ALTER_RETRY_EVERY = 0.01
 #: ``Connection.info`` key of the session's max_allowed_packet, read once per connection.
 _PACKET_KEY = "vidpipe.max_allowed_packet"
 
@@ -123,6 +154,87 @@ class MariaDB(Dialect):
                     connection.rollback()
                 connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {previous}")
                 connection.commit()
+
+    def add_foreign_key_in_place(
+        self, bind: sa.Connection, execute: Execute, constraint: sa.ForeignKeyConstraint
+    ) -> bool:
+        # Columns holding only NULL: nothing to check, so no table copy under LOCK=SHARED.
+        table_name = constraint.table.name
+        if not _only_nulls(bind, table_name, list(constraint.column_keys)):
+            return False
+        statement = str(sa.schema.AddConstraint(constraint).compile(dialect=bind.dialect))
+        checks = int(bind.exec_driver_sql("SELECT @@SESSION.foreign_key_checks").scalar_one())
+        bind.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+        try:
+            execute(f"{statement}, ALGORITHM=INPLACE, LOCK=NONE")
+        finally:
+            bind.exec_driver_sql(f"SET SESSION foreign_key_checks = {checks}")
+        return True
+
+    def alter_without_queueing(
+        self, bind: sa.Connection, table_name: str, alter: Callable[[], None]
+    ) -> None:
+        # LOCK TABLES first is what keeps the application's transactions from deadlocking: at
+        # its commit, an ALTER of a parent table takes InnoDB's table lock on each child table
+        # in turn, and one it took while an application transaction that holds another child
+        # waits for it is a deadlock, which InnoDB resolves by rolling back the application.
+        quote = bind.dialect.identifier_preparer.quote
+        children = bind.execute(
+            sa.text(
+                "SELECT DISTINCT table_name FROM information_schema.referential_constraints "
+                "WHERE constraint_schema = DATABASE() AND referenced_table_name = :table "
+                "AND table_name <> :table"
+            ),
+            {"table": table_name},
+        ).scalars()
+        lock_tables = "LOCK TABLES " + ", ".join(
+            f"{quote(name)} WRITE" for name in [table_name, *sorted(children)]
+        )
+        budget, innodb_budget, table_locks = bind.exec_driver_sql(
+            "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout, "
+            "@@SESSION.innodb_table_locks"
+        ).one()
+        deadline, refused = time.monotonic() + int(budget), False
+        # innodb_table_locks = 0: LOCK TABLES takes the server's metadata locks only, all at
+        # once; InnoDB's own table locks, taken one table after another, are what deadlocks.
+        bind.exec_driver_sql(
+            "SET SESSION lock_wait_timeout = 0, innodb_lock_wait_timeout = 0, "
+            "innodb_table_locks = 0"
+        )
+        try:
+            while True:
+                try:
+                    bind.exec_driver_sql(lock_tables)
+                    try:
+                        alter()
+                    finally:
+                        bind.exec_driver_sql("UNLOCK TABLES")
+                    return
+                except sa.exc.OperationalError as exc:
+                    if _errno(exc.orig) != _LOCK_WAIT_TIMEOUT:
+                        raise
+                    if time.monotonic() >= deadline:
+                        # Given up: the error to report is the ALTER's own (its statement
+                        # names the table for vidpipe.db.runner.lock_retry), from one last try
+                        # alone.
+                        alter()
+                        return
+                    if not refused:
+                        _log.info(
+                            "%s: a lock it needs is held by another transaction; "
+                            "sent again every %.0f ms for at most %d s",
+                            " ".join(str(exc.statement).split())[:80],
+                            _ALTER_RETRY_EVERY * 1000,
+                            budget,
+                        )
+                    refused = True
+                time.sleep(_ALTER_RETRY_EVERY)
+        finally:
+            bind.exec_driver_sql(
+                f"SET SESSION lock_wait_timeout = {int(budget)}, "
+                f"innodb_lock_wait_timeout = {int(innodb_budget)}, "
+                f"innodb_table_locks = {int(table_locks)}"
+            )
 
     def is_lock_wait(self, exc: sa.exc.DBAPIError) -> bool:
         # 1205 comes from a metadata lock after lock_wait_timeout, and from InnoDB row locks
@@ -235,6 +347,15 @@ def _release(
     connection.execute(sa.text(statement), params)
     if not external:
         connection.commit()
+
+
+def _only_nulls(bind: sa.Connection, table_name: str, columns: list[str]) -> bool:
+    """Whether ``columns`` of ``table_name`` hold only NULL (a plain read: no lock on rows)."""
+    quote = bind.dialect.identifier_preparer.quote
+    set_anywhere = " OR ".join(f"{quote(column)} IS NOT NULL" for column in columns)
+    return not bind.exec_driver_sql(
+        f"SELECT EXISTS (SELECT 1 FROM {quote(table_name)} WHERE {set_anywhere})"
+    ).scalar()
 
 
 def _errno(error: object) -> object:

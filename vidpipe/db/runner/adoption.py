@@ -16,6 +16,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import DatabaseAheadError, NotAVidpipeDatabase
 from vidpipe.db.models import Base
-from vidpipe.db.runner.table_locks import add_foreign_key, release_write_locks
+from vidpipe.db.runner.table_locks import add_foreign_key, release_write_locks, without_queueing
 
 __all__ = [
     "Normalisation",
@@ -141,7 +142,7 @@ class Normalisation:
             for name, change in changes.items():
                 if "type_" in change:
                     change.update(dialect.type_change_options(bind, table.c[name]))
-                op.alter_column(table.name, name, **change)
+                without_queueing(table.name, partial(op.alter_column, table.name, name, **change))
             for fk in foreign_keys:
                 add_foreign_key(_name(fk), table.name, fk.referred_table.name, *_fk_columns(fk))
         release_write_locks()  # before the count below, which reads every row

@@ -5,9 +5,10 @@ the database's own lock before Alembic reads the version table, so the second ru
 reads the revision the first one left and has nothing to do. Which lock, and how it is held,
 each dialect says (``migration_lock``): PostgreSQL a transaction advisory lock, handed over to
 a second connection when the run commits mid-way (vidpipe.db.dialects.postgresql); MariaDB
-``GET_LOCK`` (vidpipe.db.dialects.mariadb); SQLite its write lock, ``BEGIN IMMEDIATE``
+``GET_LOCK`` (vidpipe.db.dialects.mariadb); SQLite an ``flock`` on a lock file beside the
+database, kept across the run's commits mid-way, then its write lock, ``BEGIN IMMEDIATE``
 (vidpipe.db.dialects.sqlite). A lock held by a process that dies is released by the server
-(the session ends) or by SQLite.
+(the session ends), by the kernel or by SQLite.
 
 A run first tries the lock without waiting. If another process holds it, the wait is logged on
 this module's logger (``vidpipe.db.runner.locking``): when it starts, naming the lock, every
@@ -42,7 +43,8 @@ def migration_lock(
     Raises :class:`MigrationLockTimeout` if the lock is not free within ``timeout`` seconds;
     while it waits, logs that it is waiting every ``report_every`` seconds.
     On SQLite and PostgreSQL the block runs inside one transaction that commits when the block
-    succeeds (on PostgreSQL a run may commit mid-way after ``hold_across_commits``); on
+    succeeds (a run may commit mid-way: on PostgreSQL after ``hold_across_commits``, on SQLite
+    while it holds the lock file); on
     MariaDB the lock is independent of the block's transactions.
     """
     wait = LockWait(timeout, report_every, logger)

@@ -25,15 +25,24 @@ table, and writes that arrive meanwhile queue behind it, for at most ``ddl_lock_
 
 Which locks stop writes, and how a ``NOT VALID`` key is validated, the dialect says
 (``tables_blocking_writes``, ``validate_foreign_keys``: vidpipe.db.dialects.postgresql).
-MariaDB commits each DDL statement by itself, and SQLite lets no one else write during a
-migration: nothing changes there, nor offline (the script is for an empty database).
+
+MariaDB commits each DDL statement by itself, so no lock outlives its statement there; two of
+its statements still stopped the application (issue 17), and the dialect answers both
+(vidpipe.db.dialects.mariadb): :func:`add_foreign_key` adds a key whose columns hold only NULL
+in place (``add_foreign_key_in_place``), and :func:`without_queueing` makes an ``ALTER`` that
+never waits in a lock queue ahead of the application's statements (``alter_without_queueing``).
+
+SQLite has one write lock for the whole database: after each table's changes, and after each
+index build, the run commits there too (vidpipe.db.dialects.sqlite_commits). Offline nothing
+changes (the script is for an empty database).
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations.ops import CreateForeignKeyOp
 from alembic.runtime.migration import MigrationContext
 
 from vidpipe.db.dialects import dialect_for
@@ -45,6 +54,7 @@ __all__ = [
     "declared_foreign_keys",
     "release_write_locks",
     "validate_foreign_keys",
+    "without_queueing",
 ]
 
 #: In ``Connection.info`` while the run may commit after each table (vidpipe.db.runner.environment).
@@ -63,16 +73,16 @@ def commits_after_each_table(connection: sa.Connection) -> Iterator[None]:
 
 
 def release_write_locks() -> None:
-    """Commit the run's transaction if it holds a lock that stops writes to a table with rows."""
+    """Commit the run's transaction if it holds a lock that stops writes to a table with rows
+    (on SQLite, the database's write lock: vidpipe.db.dialects.sqlite_commits)."""
     context = op.get_context()
     if not _commits_after_each_table(context):
         return
     bind = op.get_bind()
     dialect = dialect_for(bind.dialect)
-    locked = dialect.tables_blocking_writes(bind)
     # The version table is the run's own: created by it on a new database, never written by the
     # application.
-    if any(holds_rows(bind, name) for name in locked if name != context.version_table):
+    if dialect.commits_mid_run_now(bind, (context.version_table,)):
         dialect.commit_mid_run(bind)
 
 
@@ -94,9 +104,17 @@ def add_foreign_key(
     columns: list[str],
     referred_columns: list[str],
 ) -> None:
-    """``op.create_foreign_key`` on an existing table; ``NOT VALID`` if it holds rows and the
-    run can commit before validating it (:func:`validate_foreign_keys`)."""
+    """``op.create_foreign_key`` on an existing table; on PostgreSQL ``NOT VALID`` if it holds
+    rows and the run can commit before validating it (:func:`validate_foreign_keys`); on MariaDB
+    in place if its columns hold only NULL."""
     context = op.get_context()
+    if not context.as_sql:
+        operation = CreateForeignKeyOp(name, table_name, referred_table, columns, referred_columns)
+        constraint = operation.to_constraint(context)  # named by the naming convention if None
+        if dialect_for(context.dialect).add_foreign_key_in_place(
+            op.get_bind(), op.execute, constraint
+        ):
+            return
     not_valid = _commits_after_each_table(context) and holds_rows(op.get_bind(), table_name)
     op.create_foreign_key(
         name,
@@ -127,3 +145,14 @@ def validate_foreign_keys(table_name: str, declared: set[ForeignKey]) -> None:
     dialect_for(context.dialect).validate_foreign_keys(
         op.get_bind(), op.execute, table_name, declared
     )
+
+
+def without_queueing(table_name: str, alter: Callable[[], None]) -> None:
+    """Run ``alter`` (one ``ALTER TABLE`` of ``table_name``) without it ever waiting in a lock
+    queue ahead of the application's statements (MariaDB: vidpipe.db.dialects.mariadb);
+    elsewhere, and offline, ``alter()``."""
+    context = op.get_context()
+    if context.as_sql:
+        alter()
+        return
+    dialect_for(context.dialect).alter_without_queueing(op.get_bind(), table_name, alter)

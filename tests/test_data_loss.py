@@ -250,3 +250,24 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"never happened: {what}")
         time.sleep(0.05)
+
+
+def test_no_commit_between_the_count_and_the_last_drop(database_url: sa.URL) -> None:
+    """The count and the hold on writers last as long as the run's transaction, so a downgrade
+    that drops must not commit after a table's changes (as upgrades do on SQLite and
+    PostgreSQL): a writer could then add rows that are dropped unseen."""
+    upgrade(database_url)
+    engine = create_engine(database_url, poolclass=sa.pool.NullPool)
+    events: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda *args: events.append(" ".join(args[2].split()))
+    )
+    sa.event.listen(engine, "commit", lambda *args: events.append("COMMIT"))
+    try:
+        downgrade(engine, "vidpipe_0005")
+    finally:
+        engine.dispose()
+    first_count = next(i for i, e in enumerate(events) if e.startswith("SELECT count(*)"))
+    last_drop = max(i for i, e in enumerate(events) if e.startswith("DROP TABLE"))
+    assert "COMMIT" not in events[first_count:last_drop]
+    assert current_revision(database_url) == "vidpipe_0005"

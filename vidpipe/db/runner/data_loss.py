@@ -52,6 +52,7 @@ from alembic.runtime.migration import MigrationContext, RevisionStep
 
 from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import DataLossRefused
+from vidpipe.db.runner.table_locks import in_one_transaction
 
 __all__ = ["Drops", "guard_downgrade", "offline_notice", "planned_drops", "refuse_data_loss"]
 
@@ -122,7 +123,10 @@ def guard_downgrade(
     losing = [table for table in drops.touched_tables() if inspector.has_table(table)]
     if losing:
         logger.info("Holding writers off %s until the downgrade is done", ", ".join(losing))
-    with dialect_for(connection.dialect).hold_writers_off(connection, losing, vidpipe_tables):
+    with (
+        dialect_for(connection.dialect).hold_writers_off(connection, losing, vidpipe_tables),
+        in_one_transaction(connection),
+    ):
         refuse_data_loss(connection, drops, destination)
         yield
 

@@ -72,6 +72,22 @@ def commits_after_each_table(connection: sa.Connection) -> Iterator[None]:
         connection.info.pop(_COMMITS_AFTER_EACH_TABLE, None)
 
 
+@contextmanager
+def in_one_transaction(connection: sa.Connection) -> Iterator[None]:
+    """Keep the revisions the block runs in the run's transaction: no commit after a table.
+
+    The data-loss guard needs it: its count and its hold on the application's writers
+    (vidpipe.db.runner.data_loss) last only as long as that transaction, so a commit between the
+    count and the DROP would let a writer add rows that are then dropped unseen.
+    """
+    allowed = connection.info.pop(_COMMITS_AFTER_EACH_TABLE, None)
+    try:
+        yield
+    finally:
+        if allowed is not None:
+            connection.info[_COMMITS_AFTER_EACH_TABLE] = allowed
+
+
 def release_write_locks() -> None:
     """Commit the run's transaction if it holds a lock that stops writes to a table with rows
     (on SQLite, the database's write lock: vidpipe.db.dialects.sqlite_commits)."""

@@ -15,8 +15,9 @@ from pytest_alembic import Config as PytestAlembicConfig
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from benchmarks.write_load import fill
 from tests.databases import HeadTemplates, dialect_params, fresh_database, server_unreachable
-from vidpipe.db import create_engine
+from vidpipe.db import create_engine, upgrade
 from vidpipe.db.migrate import alembic_config as vidpipe_alembic_config
 
 REQUIRE_ALL_DIALECTS = os.environ.get("VIDPIPE_REQUIRE_ALL_DIALECTS") == "1"
@@ -69,6 +70,17 @@ def session(engine_at_head: sa.Engine) -> Iterator[Session]:
     """An ORM session on a database at head."""
     with Session(engine_at_head) as session:
         yield session
+
+
+@pytest.fixture
+def at_0005(engine: sa.Engine) -> sa.Engine:
+    """A database at vidpipe_0005 whose tables hold rows: where the revision that changes
+    tables the application writes (vidpipe_0006) starts, for the write-load tests."""
+    upgrade(engine, "vidpipe_0002")
+    with engine.begin() as connection:
+        fill(connection, 2_000)
+    upgrade(engine, "vidpipe_0005")
+    return engine
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
-from benchmarks.write_load import fill, writes
+from benchmarks.write_load import writes
 from tests.databases import dialect_params
 from tests.test_online_index import Upgrade
 from vidpipe.db import upgrade
@@ -24,19 +24,8 @@ from vidpipe.db.runner.table_locks import add_foreign_key
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("mariadb"), indirect=True)
 
-ROWS = 2_000
 #: A new scene of an existing project, and an existing scene of it.
 VALUES = {"project": 1, "index": 1_000_000, "existing": 0, "row": 1}
-
-
-@pytest.fixture
-def at_0005(engine: sa.Engine) -> sa.Engine:
-    """A database at vidpipe_0005 whose tables hold rows."""
-    upgrade(engine, "vidpipe_0002")
-    with engine.begin() as connection:
-        fill(connection, ROWS)
-    upgrade(engine, "vidpipe_0005")
-    return engine
 
 
 def test_the_foreign_keys_of_new_columns_are_added_in_place_and_hold(at_0005: sa.Engine) -> None:

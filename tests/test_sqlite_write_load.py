@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from benchmarks.write_load import fill
 from tests.cli import start_alembic
 from tests.databases import dialect_params
 from tests.revisions import HEAD
@@ -24,21 +23,10 @@ from vidpipe.db import MigrationLockTimeout, create_engine, current_revision, up
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("sqlite"), indirect=True)
 
-ROWS = 2_000
 #: Polled until vidpipe_0006's changes to manifests are committed.
 MANIFESTS_COMMITTED = (
     "SELECT 1 FROM pragma_table_info('manifests') WHERE name = 'source_video_path'"
 )
-
-
-@pytest.fixture
-def at_0005(engine: sa.Engine) -> sa.Engine:
-    """A database at vidpipe_0005 whose tables hold rows."""
-    upgrade(engine, "vidpipe_0002")
-    with engine.begin() as connection:
-        fill(connection, ROWS)
-    upgrade(engine, "vidpipe_0005")
-    return engine
 
 
 def test_the_application_writes_between_the_tables_a_revision_rebuilds(

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from benchmarks.write_load import SCENE_WRITES, TABLE_WRITES, fill
+from benchmarks.write_load import SCENE_WRITES, TABLE_WRITES
 from tests.databases import HeadTemplates, dialect_params
 from tests.revisions import HEAD
 from tests.schema_snapshot import snapshot
@@ -26,22 +26,11 @@ from vidpipe.db.runner.faults import FAIL_AFTER_STATEMENT
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 
-ROWS = 2_000
 #: A write that waits longer than this for a lock fails the test (the old runner held every
 #: table vidpipe_0006 changed until the revision's end, here: until the parked write ends).
 WRITER_LOCK_TIMEOUT = "5s"
 #: The migration waits this long for the parked transaction instead of retrying.
 DDL_LOCK_TIMEOUT = "ddl_lock_timeout=120s"
-
-
-@pytest.fixture
-def at_0005(engine: sa.Engine) -> sa.Engine:
-    """A database at vidpipe_0005 whose tables hold rows."""
-    upgrade(engine, "vidpipe_0002")
-    with engine.begin() as connection:
-        fill(connection, ROWS)
-    upgrade(engine, "vidpipe_0005")
-    return engine
 
 
 def unvalidated_foreign_keys(engine: sa.Engine) -> set[str]:

@@ -34,7 +34,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.schema import CreateIndex
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.errors import MigrationLockTimeout
+from vidpipe.db.errors import MigrationLockTimeout, VidpipeDatabaseError
 
 __all__ = [
     "ANOTHER_SAVE_WON",
@@ -299,6 +299,13 @@ class Dialect:
         """Prepare ``connection`` for a whole run, outside its transaction (entered before the
         migration lock, left after the run committed or rolled back)."""
         yield
+
+    def name_failure(
+        self, connection: sa.Connection, exc: sa.exc.DBAPIError
+    ) -> VidpipeDatabaseError | None:
+        """A vidpipe error that names what really made the run on ``connection`` fail, with
+        the real driver error as its ``__cause__``, where ``exc`` hides it; None elsewhere."""
+        return None
 
     @contextmanager
     def around_revisions(

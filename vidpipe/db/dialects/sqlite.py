@@ -51,6 +51,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from vidpipe.db.dialects import sqlite_commits
 from vidpipe.db.dialects.base import Dialect, Execute, LockWait
+from vidpipe.db.errors import DatabaseFileError, VidpipeDatabaseError
 
 __all__ = [
     "RUN_CACHE_KIB",
@@ -190,6 +191,29 @@ class SQLite(Dialect):
             if was_on:
                 sqlite_pragma(raw, "PRAGMA foreign_keys=ON")
 
+    def name_failure(
+        self, connection: sa.Connection, exc: sa.exc.DBAPIError
+    ) -> VidpipeDatabaseError | None:
+        # SQLite rolls the whole transaction back on a ``disk I/O error`` or a full disk; a
+        # batch rebuild then fails to drop its ``_alembic_tmp_*`` table, and Alembic's clean-up
+        # error ("no such table: _alembic_tmp_assets") replaces the real one, which Python
+        # keeps only in the exception's chain.
+        cause = _write_failure(exc)
+        if cause is None:
+            return None
+        # vidpipe.db.engine imports this package: imported here, not at the top.
+        from vidpipe.db.engine import sqlite_path
+
+        path = sqlite_path(connection.engine.url)
+        error = DatabaseFileError(
+            f"SQLite could not write the database file {path}: {cause.orig}; most often the "
+            "file could not grow (the disk is full, or a file-size limit was reached). SQLite "
+            "rolled the migration's transaction back, so the database is at the revision it "
+            "was at. Free space (or raise the limit), then run again."
+        )
+        error.__cause__ = cause
+        return error
+
     @contextmanager
     def around_revisions(
         self, connection: sa.Connection, bookkeeping: Collection[str]
@@ -296,3 +320,20 @@ def _on_read_only_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _on_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql(connection.info.get(SQLITE_BEGIN_STATEMENT, "BEGIN"))
+
+
+#: SQLite's primary result codes for a file that could not be written: SQLITE_IOERR (its
+#: extended codes share the low byte) and SQLITE_FULL.
+_WRITE_FAILURES = (10, 13)
+
+
+def _write_failure(exc: BaseException) -> sa.exc.DBAPIError | None:
+    """The write failure in ``exc``'s chain of causes and contexts, if there is one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.exc.DBAPIError):
+            code = getattr(seen.orig, "sqlite_errorcode", None)
+            if code is not None and code & 0xFF in _WRITE_FAILURES:
+                return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -14,8 +14,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.util import CommandError
 
 from vidpipe.db.dialects import dialect_for
-from vidpipe.db.engine import sqlite_path
-from vidpipe.db.errors import DatabaseFileError, VidpipeDatabaseError
+from vidpipe.db.errors import VidpipeDatabaseError
 from vidpipe.db.models import ONLY_ON_DIALECT, Base
 from vidpipe.db.runner import safety
 from vidpipe.db.runner.adoption import refuse_foreign_tables
@@ -93,7 +92,7 @@ def run_migrations(context: EnvironmentContext, connection: sa.Connection) -> No
     the version table or a downgrade's data loss says so (vidpipe.db.runner.safety). A run whose
     statement times out behind an application's lock is tried again (vidpipe.db.runner.lock_retry).
     """
-    with _sqlite_write_failures(connection):
+    with _failures_named(connection):
         retrying_lock_waits(
             connection, safety.run_settings(context), lambda: _run_once(context, connection)
         )
@@ -115,45 +114,17 @@ def command_line_errors(config: Config) -> Iterator[None]:
         raise CommandError(str(exc)) from exc
 
 
-#: SQLite's primary result codes for a file that could not be written: SQLITE_IOERR (its
-#: extended codes share the low byte) and SQLITE_FULL.
-_SQLITE_WRITE_FAILURES = (10, 13)
-
-
 @contextmanager
-def _sqlite_write_failures(connection: sa.Connection) -> Iterator[None]:
-    """Report a SQLite file that could not be written or grow as what it is.
-
-    SQLite rolls the whole transaction back on a ``disk I/O error`` or a full disk; a batch
-    rebuild then fails to drop its ``_alembic_tmp_*`` table, and Alembic's clean-up error
-    ("no such table: _alembic_tmp_assets") replaces the real one, which Python keeps only as
-    the exception's context.
-    """
+def _failures_named(connection: sa.Connection) -> Iterator[None]:
+    """Let the dialect name what a failed run's driver error hides (a SQLite file that could
+    not grow, whose error Alembic's batch clean-up replaced: vidpipe.db.dialects.sqlite)."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        cause = _sqlite_write_failure(exc) if connection.dialect.name == "sqlite" else None
-        if cause is None:
+        named = dialect_for(connection.dialect).name_failure(connection, exc)
+        if named is None:
             raise
-        path = sqlite_path(connection.engine.url)
-        raise DatabaseFileError(
-            f"SQLite could not write the database file {path}: {cause.orig}; most often the "
-            "file could not grow (the disk is full, or a file-size limit was reached). SQLite "
-            "rolled the migration's transaction back, so the database is at the revision it "
-            "was at. Free space (or raise the limit), then run again."
-        ) from cause
-
-
-def _sqlite_write_failure(exc: BaseException) -> sa.exc.DBAPIError | None:
-    """The write failure in ``exc``'s chain of causes and contexts, if there is one."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, sa.exc.DBAPIError):
-            code = getattr(seen.orig, "sqlite_errorcode", None)
-            if code is not None and code & 0xFF in _SQLITE_WRITE_FAILURES:
-                return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+        raise named from named.__cause__
 
 
 def _run_once(context: EnvironmentContext, connection: sa.Connection) -> None:

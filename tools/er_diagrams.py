@@ -1,10 +1,11 @@
-"""Draw the README's ER diagrams from the models: ``python -m tools.er_diagrams``.
+"""Draw the schema page's ER diagrams from the models: ``python -m tools.er_diagrams``.
 
-The diagrams sit between :data:`BEGIN` and :data:`END` in README.md, one mermaid block per
-area of ``vidpipe/db/models/``; a relationship between areas is drawn in the area of the table
-that holds the foreign key. ``--check`` changes nothing and exits 1, naming each table, column
-or relationship that differs, when the README is not what the models draw
-(``tests/test_readme.py`` runs the same check).
+The diagrams sit between :data:`BEGIN` and :data:`END` in docs/schema.md, one section per area
+of ``vidpipe/db/models/``: what each table is for (the first line of its model's docstring),
+then a mermaid block; a relationship between areas is drawn in the area of the table that holds
+the foreign key. ``--check`` changes nothing and exits 1, naming each table, column,
+relationship or description that differs, when the page is not what the models draw
+(``tests/test_schema_docs.py`` runs the same check).
 """
 
 import argparse
@@ -16,7 +17,9 @@ import sqlalchemy as sa
 
 from vidpipe.db.models import Base
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+#: The page the diagrams live on, and how errors name it.
+PAGE_NAME = "docs/schema.md"
+PAGE = Path(__file__).resolve().parent.parent / PAGE_NAME
 COMMAND = "python -m tools.er_diagrams"
 BEGIN = f"<!-- ER diagrams: generated from the models by `{COMMAND}`; do not edit by hand -->"
 END = "<!-- end of the generated ER diagrams -->"
@@ -68,9 +71,25 @@ def _relationships(table: sa.Table) -> list[str]:
     ]
 
 
+def _descriptions() -> dict[str, str]:
+    """What each table is for: the first line of its model's docstring."""
+    described = {}
+    for mapper in Base.registry.mappers:
+        if isinstance(mapper.local_table, sa.Table):
+            doc = (mapper.class_.__doc__ or "").strip()
+            if not doc:
+                raise SystemExit(
+                    f"{mapper.class_.__module__}.{mapper.class_.__name__} has no docstring: its "
+                    "first line says on the schema page what the table is for"
+                )
+            described[mapper.local_table.name] = " ".join(doc.split("\n\n", 1)[0].split())
+    return described
+
+
 def diagrams() -> str:
-    """The generated section: a heading and a mermaid block per area."""
+    """The generated section: per area a heading, what each table is for, a mermaid block."""
     area_of = _area_of_tables()
+    described = _descriptions()
     parts = [BEGIN]
     for area in AREAS:
         tables = [t for t in Base.metadata.tables.values() if area_of[t.name] == area]
@@ -84,24 +103,26 @@ def diagrams() -> str:
             lines.append("    }")
         lines += [f"    {r}" for r in sorted(r for t in tables for r in _relationships(t))]
         lines.append("```")
-        parts += ["", f"### {area}", "", *lines]
+        about = [f"- `{t.name}`: {described[t.name]}" for t in tables]
+        parts += ["", f"## {area}", "", *about, "", *lines]
     return "\n".join([*parts, "", END])
 
 
-def section(readme: str) -> str:
-    """The generated section as it stands in ``readme``."""
-    start, end = readme.find(BEGIN), readme.find(END)
+def section(page: str) -> str:
+    """The generated section as it stands in ``page``."""
+    start, end = page.find(BEGIN), page.find(END)
     if start < 0 or end < start:
-        raise SystemExit(f"README.md has no ER diagram section between {BEGIN!r} and {END!r}")
-    return readme[start : end + len(END)]
+        raise SystemExit(f"{PAGE_NAME} has no ER diagram section between {BEGIN!r} and {END!r}")
+    return page[start : end + len(END)]
 
 
-def parse(text: str) -> tuple[dict[str, Drawn], set[str]]:
-    """Tables (column -> type and marks) and relationship lines drawn in ``text``."""
+def parse(text: str) -> tuple[dict[str, Drawn], set[str], dict[str, str]]:
+    """Tables (column -> type and marks), relationship lines and table descriptions drawn in
+    ``text``."""
     tables: dict[str, Drawn] = {}
     for name, body in re.findall(r"^ {4}(\w+) \{\n(.*?)^ {4}\}", text, flags=re.S | re.M):
         if name in tables:
-            raise SystemExit(f"table {name} is drawn twice in the README's ER diagrams")
+            raise SystemExit(f"table {name} is drawn twice in {PAGE_NAME}'s ER diagrams")
         columns: Drawn = {}
         for line in body.strip().splitlines():
             type_name, column, *marks = line.split(maxsplit=2)
@@ -111,7 +132,8 @@ def parse(text: str) -> tuple[dict[str, Drawn], set[str]]:
             )
         tables[name] = columns
     relationships = set(re.findall(r"^ {4}(\w+ \|\|--o\{ \w+ : \"\w+\")$", text, flags=re.M))
-    return tables, relationships
+    descriptions = dict(re.findall(r"^- `(\w+)`: (.*)$", text, flags=re.M))
+    return tables, relationships, descriptions
 
 
 def _spelled(drawn: tuple[str, tuple[str, ...]]) -> str:
@@ -119,9 +141,10 @@ def _spelled(drawn: tuple[str, tuple[str, ...]]) -> str:
     return " ".join([type_name, *marks])
 
 
-def differences(readme: str) -> list[str]:
-    """One line per table, column or relationship the README draws differently from the models."""
-    drawn, drawn_relationships = parse(section(readme))
+def differences(page: str) -> list[str]:
+    """One line per table, column, relationship or description that ``page`` (the schema
+    page's text) draws differently from the models."""
+    drawn, drawn_relationships, drawn_descriptions = parse(section(page))
     models = {table.name: _columns(table) for table in Base.metadata.tables.values()}
     found = []
     for table in sorted(models.keys() - drawn.keys()):
@@ -145,7 +168,13 @@ def differences(readme: str) -> list[str]:
         found.append(f"relationship {relationship} is in the models but not in the diagrams")
     for relationship in sorted(drawn_relationships - expected):
         found.append(f"relationship {relationship} is in the diagrams but not in the models")
-    if not found and section(readme) != diagrams():
+    for table, description in sorted(_descriptions().items()):
+        if table in drawn and drawn_descriptions.get(table) != description:
+            found.append(
+                f"table {table} is described as {drawn_descriptions.get(table)!r}, its model's "
+                f"docstring says {description!r}"
+            )
+    if not found and section(page) != diagrams():
         found.append("the diagrams hold the models' tables but not as drawn (order or layout)")
     return found
 
@@ -154,13 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     args = parser.parse_args(argv)
-    readme = README.read_text()
+    page = PAGE.read_text()
     if args.check:
-        found = differences(readme)
+        found = differences(page)
         for line in found:
-            print(f"README.md: {line}; run `{COMMAND}`", file=sys.stderr)
+            print(f"{PAGE_NAME}: {line}; run `{COMMAND}`", file=sys.stderr)
         return 1 if found else 0
-    README.write_text(readme.replace(section(readme), diagrams()))
+    PAGE.write_text(page.replace(section(page), diagrams()))
     return 0
 
 

@@ -1,8 +1,13 @@
-"""The documentation's examples run: each page's Python blocks in order, and a broken one fails."""
+"""The documentation's own checks: its examples run (and a broken one fails), the README stays a
+landing page whose links lead somewhere, and every error the package raises has its entry in
+the troubleshooting page."""
 
+import re
 from pathlib import Path
 
 import pytest
+
+import vidpipe.db.errors
 
 COLLECTOR = """\
 from tests.support.doc_examples import page_collector
@@ -71,3 +76,57 @@ def test_a_page_with_a_python_example_is_collected_wherever_it_is(
     (pages / "docs" / "reference").mkdir(parents=True)
     (pages / "docs" / "reference" / "deep.md").write_text("```python\nassert False\n```\n")
     run_pages(pytester).assert_outcomes(failed=1)
+
+
+README_LINES = 250
+
+
+def test_the_readme_is_a_landing_page(repo_root: Path) -> None:
+    lines = (repo_root / "README.md").read_text().splitlines()
+    assert len(lines) <= README_LINES, f"README.md has {len(lines)} lines; move topics to docs/"
+
+
+def documentation_pages(repo_root: Path) -> list[Path]:
+    return [repo_root / "README.md", *sorted((repo_root / "docs").rglob("*.md"))]
+
+
+def test_every_module_path_the_docs_name_exists(repo_root: Path) -> None:
+    """A module that moved (vidpipe/db/dialects/, say) leaves no stale path behind."""
+    named = {
+        (page.name, path)
+        for page in documentation_pages(repo_root)
+        for path in re.findall(r"`(vidpipe/[\w/]+\.py)`", page.read_text())
+    }
+    assert named
+    assert sorted(entry for entry in named if not (repo_root / entry[1]).is_file()) == []
+
+
+def test_the_readmes_links_into_the_docs_lead_to_pages(repo_root: Path) -> None:
+    readme = (repo_root / "README.md").read_text()
+    links = re.findall(r"\]\(((?!https?:)[^)#]+)(?:#[^)]*)?\)", readme)
+    assert any(link.startswith("docs/") for link in links)
+    assert sorted(link for link in links if not (repo_root / link).is_file()) == []
+
+
+def undocumented_errors(page: str) -> list[str]:
+    """The errors of vidpipe.db.errors that have no heading (`` ## `Name` ``) on ``page``."""
+    headings = set(re.findall(r"^#+ `(\w+)`", page, flags=re.M))
+    errors = [
+        name
+        for name in vidpipe.db.errors.__all__
+        if isinstance(getattr(vidpipe.db.errors, name), type)
+        and issubclass(getattr(vidpipe.db.errors, name), BaseException)
+    ]
+    assert errors
+    return sorted(name for name in errors if name not in headings)
+
+
+def test_every_error_the_package_defines_is_in_troubleshooting(repo_root: Path) -> None:
+    page = (repo_root / "docs" / "troubleshooting.md").read_text()
+    assert undocumented_errors(page) == []
+
+
+def test_an_error_without_its_entry_is_named(repo_root: Path) -> None:
+    page = (repo_root / "docs" / "troubleshooting.md").read_text()
+    without = re.sub(r"^#+ `UnknownProjectError`.*$", "", page, flags=re.M)
+    assert undocumented_errors(without) == ["UnknownProjectError"]

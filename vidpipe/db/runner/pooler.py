@@ -50,7 +50,7 @@ def migration_engine(url: str | URL | None) -> sa.Engine:
 
 
 def migration_async_engine(url: str | URL | None) -> "AsyncEngine":
-    """The asyncio twin of :func:`migration_engine`."""
+    """The asyncio twin of ``migration_engine``."""
     return create_async_engine(
         url, poolclass=NullPool, connect_args=pooler_safe_connect_args(url)
     )

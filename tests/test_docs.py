@@ -1,6 +1,6 @@
 """The documentation's own checks: its examples run (and a broken one fails), the README stays a
 landing page whose links lead somewhere, and every error the package raises has its entry in
-the troubleshooting page."""
+the troubleshooting page. (The modules and tests the pages cite: tests/test_docs_citations.py.)"""
 
 import re
 from pathlib import Path
@@ -84,21 +84,6 @@ README_LINES = 250
 def test_the_readme_is_a_landing_page(repo_root: Path) -> None:
     lines = (repo_root / "README.md").read_text().splitlines()
     assert len(lines) <= README_LINES, f"README.md has {len(lines)} lines; move topics to docs/"
-
-
-def documentation_pages(repo_root: Path) -> list[Path]:
-    return [repo_root / "README.md", *sorted((repo_root / "docs").rglob("*.md"))]
-
-
-def test_every_module_path_the_docs_name_exists(repo_root: Path) -> None:
-    """A module that moved (vidpipe/db/dialects/, say) leaves no stale path behind."""
-    named = {
-        (page.name, path)
-        for page in documentation_pages(repo_root)
-        for path in re.findall(r"`(vidpipe/[\w/]+\.py)`", page.read_text())
-    }
-    assert named
-    assert sorted(entry for entry in named if not (repo_root / entry[1]).is_file()) == []
 
 
 def test_the_readmes_links_into_the_docs_lead_to_pages(repo_root: Path) -> None:

@@ -63,7 +63,7 @@ def downgrade() -> None:
 '''
 
 # The host's own env.py, async-capable like Alembic's "async" template. The two marked lines
-# are the ones README tells a host to add.
+# are the ones docs/embedding.md tells a host to add.
 HOST_ENV = """
 import asyncio
 import os
@@ -229,11 +229,11 @@ def test_without_the_filter_the_hosts_check_sees_vidpipe_as_drift(
     assert "scene_manifests" in result.stdout + result.stderr
 
 
-def test_the_readme_shows_the_lines_this_host_runs() -> None:
+def test_the_embedding_page_shows_the_lines_this_host_runs() -> None:
     def squeezed(lines: list[str]) -> set[str]:
         return {" ".join(line.split()) for line in lines}
 
     marked = [line for line in HOST_ENV.splitlines() if line.endswith(("# Mode A", "# Mode B"))]
-    readme = (REPO_ROOT / "README.md").read_text().splitlines()
+    page = (REPO_ROOT / "docs" / "embedding.md").read_text().splitlines()
     assert len(marked) == 3
-    assert squeezed(marked) <= squeezed(readme)
+    assert squeezed(marked) <= squeezed(page)

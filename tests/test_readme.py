@@ -58,9 +58,3 @@ def test_the_tested_package_versions_are_the_ones_installed(name: str, distribut
     installed = importlib.metadata.version(distribution)
     assert names_series(name, ".".join(installed.split(".")[:2])), installed
 
-
-def test_every_module_path_it_names_exists() -> None:
-    """A module that moved (vidpipe/db/dialects/, say) leaves no stale path behind."""
-    paths = set(re.findall(r"`(vidpipe/[\w/]+\.py)`", README))
-    assert paths
-    assert sorted(path for path in paths if not (REPO_ROOT / path).is_file()) == []

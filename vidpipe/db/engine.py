@@ -115,7 +115,19 @@ def is_async_url(url: URL) -> bool:
 
 
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
-    """Create a synchronous engine with vidpipe's connect-time settings."""
+    """Create a synchronous engine with vidpipe's connect-time settings.
+
+    On SQLite: foreign keys, WAL, a 30 s busy timeout and a real ``BEGIN`` (see
+    ``configure_sqlite``); without them migrations there are neither atomic nor locked.
+
+    Args:
+        url: The database URL; None: ``$VIDPIPE_DATABASE_URL``, else ``sqlite:///vidpipe.db``.
+        **kwargs: Passed to ``sqlalchemy.create_engine`` (``poolclass``, ``connect_args``...).
+
+    Raises:
+        DatabaseURLError: The URL is malformed, or names a database or driver that is unknown
+            or not installed.
+    """
     resolved = resolve_url(url)
     try:
         engine = sa.create_engine(resolved, **kwargs)
@@ -126,7 +138,16 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
 
 
 def create_async_engine(url: str | URL | None = None, **kwargs: Any) -> "AsyncEngine":
-    """Create an asyncio engine with vidpipe's connect-time settings."""
+    """Create an asyncio engine with vidpipe's connect-time settings.
+
+    Args:
+        url: An async URL (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``,
+            ``mariadb+aiomysql://``); None: ``$VIDPIPE_DATABASE_URL``, else the default.
+        **kwargs: Passed to ``sqlalchemy.ext.asyncio.create_async_engine``.
+
+    Raises:
+        DatabaseURLError: As for ``create_engine``, and for a URL of a sync driver.
+    """
     from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
     resolved = resolve_url(url)

@@ -1,12 +1,12 @@
 """What a host application with its own Alembic history needs to live beside vidpipe.
 
-Mode A (side by side): the host calls :func:`vidpipe.db.upgrade` at start-up and passes
-:func:`include_name` (or :func:`include_object`) to its own ``context.configure`` so that its
+Mode A (side by side): the host calls ``vidpipe.db.upgrade`` at start-up and passes
+``include_name`` (or ``include_object``) to its own ``context.configure`` so that its
 autogenerate and ``alembic check`` do not take vidpipe's tables for drift.
 
-Mode B (folded in): the host lists :func:`versions_directory` in its ``version_locations``,
-adds :data:`vidpipe.db.models.metadata` to its ``target_metadata``, passes
-:func:`include_folded_object` as ``include_object`` and upgrades ``heads``.
+Mode B (folded in): the host lists ``versions_directory`` in its ``version_locations``,
+adds ``vidpipe.db.models.metadata`` to its ``target_metadata``, passes
+``include_folded_object`` as ``include_object`` and upgrades ``heads``.
 """
 
 from pathlib import Path
@@ -30,7 +30,7 @@ def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> 
 def include_object(
     object_: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """The same as :func:`include_name`, for hosts that filter with ``include_object``."""
+    """The same as ``include_name``, for hosts that filter with ``include_object``."""
     return not (type_ == "table" and name in VIDPIPE_TABLES)
 
 

@@ -11,7 +11,7 @@ lifespan) it refuses, naming the twin to await, because it would have to block t
 
 The functions that run revisions take every run setting as a keyword argument
 (``upgrade(url, ddl_lock_timeout="1s")``): the fields of
-:class:`vidpipe.db.runner.settings.RunSettings`, which ``vidpipe-db`` offers as flags too.
+``vidpipe.db.runner.settings.RunSettings``, which ``vidpipe-db`` offers as flags too.
 """
 
 import asyncio
@@ -105,7 +105,13 @@ def script_location() -> Path:
 
 
 def alembic_config(**attributes: Any) -> Config:
-    """An Alembic Config for vidpipe's revisions; ``attributes`` reach env.py."""
+    """An Alembic ``Config`` for vidpipe's revisions, for code that runs ``alembic.command``
+    itself (pytest-alembic's ``alembic_config`` fixture, say).
+
+    Args:
+        **attributes: Put into ``config.attributes``, where env.py reads them: ``url`` or
+            ``connection``, and any run setting by name.
+    """
     config = Config()
     config.set_main_option("script_location", str(script_location()))
     config.attributes.update(attributes)
@@ -120,12 +126,29 @@ def upgrade(
     Waits up to ``lock_timeout`` seconds for another process's migration
     (vidpipe.db.runner.locking), and tries the run up to ``ddl_retries`` more times while a
     statement times out behind an application's lock (vidpipe.db.runner.lock_retry). A
-    revision the database is already past is refused: upgrade never goes down.
+    database already at head costs one read of the version table, so calling this at every
+    start-up is cheap.
 
-    With ``expand_only``, stops before the first contract revision: the step of a rolling
-    deploy that runs while the previous release still serves (vidpipe.db.runner.revision_kinds).
-    A database a newer release moved ahead through expand revisions only is left as it is, with
-    a warning (vidpipe.db.runner.version_state).
+    Args:
+        bind: A URL, an ``Engine`` or a ``Connection`` (migrated inside its transaction if it is
+            in one; the caller commits). None: ``$VIDPIPE_DATABASE_URL``, else
+            ``sqlite:///vidpipe.db``.
+        revision: A revision id, or ``"head"``.
+        expand_only: Stop before the first contract revision: the step of a rolling deploy
+            that runs while the previous release still serves
+            (vidpipe.db.runner.revision_kinds). A database a newer release moved ahead
+            through expand revisions only is then left as it is, with a warning
+            (vidpipe.db.runner.version_state).
+        **settings: Run settings by name (``ddl_lock_timeout="1s"``, ...): the fields of
+            ``vidpipe.db.runner.settings.RunSettings``.
+
+    Raises:
+        VidpipeDatabaseError: The database is already past ``revision`` (upgrade never goes
+            down), or an async engine or URL was given where the ``_async`` twin is needed;
+            the subclasses of ``vidpipe.db.errors`` for what the run found (see the
+            troubleshooting page).
+        UnknownRevisionError: ``revision`` is not in vidpipe's history.
+        MigrationSettingError: A setting is unknown or its value cannot work.
     """
     _run(bind, _upgrading(revision, settings, expand_only), "upgrade")
 
@@ -137,31 +160,51 @@ async def upgrade_async(
     expand_only: bool = False,
     **settings: object,
 ) -> None:
-    """:func:`upgrade` through an asyncio engine, connection or URL, as an async host does
-    at start-up."""
+    """``upgrade`` through an asyncio engine, connection or URL, as an async host does
+    at start-up (a FastAPI lifespan, say).
+
+    Args:
+        bind: An ``AsyncEngine``, an ``AsyncConnection`` or an async URL
+            (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``, ``mariadb+aiomysql://``).
+        revision: As for ``upgrade``.
+        expand_only: As for ``upgrade``.
+        **settings: As for ``upgrade``.
+    """
     await _run_async(bind, _upgrading(revision, settings, expand_only), "upgrade")
 
 
 def downgrade(bind: Bind, revision: str, **settings: object) -> None:
     """Downgrade the database to ``revision`` (``"base"`` removes every vidpipe table).
 
-    Refuses, changing nothing, if that would drop a table or column holding data, unless
-    ``allow_data_loss=True``. Rows the application commits while the downgrade runs are
-    counted too (vidpipe.db.runner.data_loss).
+    Args:
+        bind: A URL, an ``Engine`` or a ``Connection``, as for ``upgrade``.
+        revision: A revision id, a relative step (``"-1"``) or ``"base"``.
+        **settings: Run settings by name; ``allow_data_loss=True`` lets it drop data.
+
+    Raises:
+        DataLossRefused: It would drop a table or column holding data (rows the application
+            commits while the downgrade runs are counted too: vidpipe.db.runner.data_loss),
+            and ``allow_data_loss`` was not given. Nothing was changed.
     """
     _run(bind, _commanding(command.downgrade, revision, settings), "downgrade")
 
 
 async def downgrade_async(bind: "AsyncBind", revision: str, **settings: object) -> None:
-    """:func:`downgrade` through an asyncio engine, connection or URL."""
+    """``downgrade`` through an asyncio engine, connection or URL."""
     await _run_async(bind, _commanding(command.downgrade, revision, settings), "downgrade")
 
 
 def stamp(bind: Bind, revision: str, *, purge: bool = False, **settings: object) -> None:
     """Record ``revision`` in the version table without running any revision.
 
-    With ``purge``, every row of the version table goes first: the repair for contradictory
-    rows, after finding the revision the schema really matches. Takes the migration lock.
+    Takes the migration lock, as a run does.
+
+    Args:
+        bind: A URL, an ``Engine`` or a ``Connection``, as for ``upgrade``.
+        revision: The revision the schema really matches.
+        purge: Empty the version table first: the repair for contradictory rows
+            (``InvalidVersionState``).
+        **settings: Run settings by name.
     """
     _run(bind, _commanding(command.stamp, revision, settings, purge=purge), "stamp")
 
@@ -169,7 +212,7 @@ def stamp(bind: Bind, revision: str, *, purge: bool = False, **settings: object)
 async def stamp_async(
     bind: "AsyncBind", revision: str, *, purge: bool = False, **settings: object
 ) -> None:
-    """:func:`stamp` through an asyncio engine, connection or URL."""
+    """``stamp`` through an asyncio engine, connection or URL."""
     await _run_async(bind, _commanding(command.stamp, revision, settings, purge=purge), "stamp")
 
 
@@ -179,11 +222,17 @@ del _function
 
 
 def current_revision(bind: Bind = None) -> str | None:
-    """The revision the database is at, or None if vidpipe's revisions were never applied.
+    """The revision the database is at.
 
     Only reads: given a URL of a SQLite file, the file is opened read-only (it may be a
-    read-only file) and left exactly as it was; a file that does not exist is not created
-    (None: it holds no revision).
+    read-only file) and left exactly as it was; a file that does not exist is not created.
+
+    Returns:
+        The revision id (``"vidpipe_0006"``), or None if vidpipe's revisions were never
+        applied (or the SQLite file does not exist).
+
+    Raises:
+        InvalidVersionState: The version table records several revisions.
     """
     readable = _read_only(bind)
     if readable is None:
@@ -192,7 +241,7 @@ def current_revision(bind: Bind = None) -> str | None:
 
 
 async def current_revision_async(bind: "AsyncBind" = None) -> str | None:
-    """:func:`current_revision` through an asyncio engine, connection or URL."""
+    """``current_revision`` through an asyncio engine, connection or URL."""
     readable = _read_only(bind)
     if readable is None:
         return None
@@ -200,16 +249,20 @@ async def current_revision_async(bind: "AsyncBind" = None) -> str | None:
 
 
 def check(bind: Bind = None) -> None:
-    """Raise ``AutogenerateDiffsDetected`` if the database and the models disagree.
+    """Compare the database with the models, as ``alembic check`` does.
 
-    Only reads, like :func:`current_revision`; a SQLite file that does not exist is refused
-    (:class:`DatabaseFileError`) rather than created empty.
+    Only reads, like ``current_revision``.
+
+    Raises:
+        alembic.util.AutogenerateDiffsDetected: The database and the models disagree; the
+            message lists each difference.
+        DatabaseFileError: The SQLite file does not exist (it is not created empty).
     """
     _run(existing_database(bind, "nothing to check"), _check, "check")
 
 
 async def check_async(bind: "AsyncBind" = None) -> None:
-    """:func:`check` through an asyncio engine, connection or URL."""
+    """``check`` through an asyncio engine, connection or URL."""
     await _run_async(existing_database(bind, "nothing to check"), _check, "check")
 
 
@@ -233,7 +286,7 @@ def upgrade_sql(url: str | URL | None, revision: str = "head") -> None:
 
 def existing_database(bind: Any, nothing_to: str) -> Any:
     """``bind`` opened for reading only; a SQLite file that does not exist is refused with
-    :class:`DatabaseFileError`, naming its path and ``nothing_to`` ("nothing to check")."""
+    ``DatabaseFileError``, naming its path and ``nothing_to`` ("nothing to check")."""
     readable = _read_only(bind)
     if readable is None:
         url = resolve_url(bind)

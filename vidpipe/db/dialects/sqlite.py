@@ -249,7 +249,7 @@ class SQLite(Dialect):
             "project {projects} was being saved, and this transaction could not wait for it: "
             "it had read before saving (or waited longer than the busy timeout). Nothing was "
             "saved: roll back and retry, saving before reading in the same transaction or "
-            "beginning it with BEGIN IMMEDIATE (README: Storing storyboards)"
+            "beginning it with BEGIN IMMEDIATE (docs/store.md)"
         )
 
     @contextmanager

@@ -12,7 +12,7 @@ with a statement of the same name that another client left there:
   with it too, then gets its own value back.
 - asyncpg prepares every statement, under names (``__asyncpg_stmt_1__``) that repeat across
   clients; the engines made here name them uniquely and cache none, as SQLAlchemy's asyncpg
-  notes recommend. An async engine handed in must be made the same way (see README).
+  notes recommend. An async engine handed in must be made the same way (docs/postgresql.md).
 
 Everything else a run does is pooler-safe by construction: the migration lock is held by the
 run's one transaction (vidpipe.db.runner.locking) and the timeouts are ``SET LOCAL``.
@@ -50,7 +50,7 @@ def migration_engine(url: str | URL | None) -> sa.Engine:
 
 
 def migration_async_engine(url: str | URL | None) -> "AsyncEngine":
-    """The asyncio twin of :func:`migration_engine`."""
+    """The asyncio twin of ``migration_engine``."""
     return create_async_engine(
         url, poolclass=NullPool, connect_args=pooler_safe_connect_args(url)
     )

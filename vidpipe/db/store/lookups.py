@@ -35,8 +35,21 @@ def scenes_with_asset(
 ) -> list[SceneKey]:
     """The scenes whose manifest places ``asset_tag``, optionally within one project, sorted.
 
-    Raises ``TypeError`` for a tag that is not a string, :class:`StoryboardError` for one that
-    holds NUL or a lone surrogate (no stored tag can), before anything is sent.
+    A match is whole, exact and case-sensitive, whatever the tag's characters, on every
+    dialect (each compiles ``HoldsTag`` its own way).
+
+    Args:
+        session: A sync ``Session``.
+        asset_tag: The tag, e.g. ``"CHAR_01"``.
+        project_id: Only this project's scenes; None: every project's.
+
+    Returns:
+        ``SceneKey(project_id, scene_index)`` of each scene, sorted.
+
+    Raises:
+        TypeError: The tag is not a string.
+        StoryboardError: The tag holds NUL or a lone surrogate (no stored tag can); raised
+            before anything is sent.
     """
     return _scenes_with_tag(session, manifests_table.c.asset_tags, asset_tag, project_id)
 
@@ -46,7 +59,7 @@ def scenes_with_speaker(
 ) -> list[SceneKey]:
     """The scenes in which ``speaker_tag`` speaks a line, optionally within one project, sorted.
 
-    Raises like :func:`scenes_with_asset`.
+    Takes the same arguments, returns and raises as ``scenes_with_asset``.
     """
     return _scenes_with_tag(session, audio_table.c.speaker_tags, speaker_tag, project_id)
 

@@ -46,11 +46,23 @@ def _once(column: sa.Column[Any], first_row: sa.ColumnElement[bool]) -> sa.Label
 
 
 def load_storyboard(session: Session, project_id: uuid.UUID | str) -> Storyboard | None:
-    """Rebuild the project's storyboard from its rows; None if it has none.
+    """Rebuild the project's storyboard from its rows, in one statement (one snapshot).
 
     Rows written before revision vidpipe_0004 lack characters and key details (read from
     ``projects.storyboard_raw``, else empty) and the storyboard's kind (read as enhanced when
-    its scenes have manifests). ``project_id`` may be a UUID's string form.
+    its scenes have manifests).
+
+    Args:
+        session: A sync ``Session``.
+        project_id: The project's id, a ``uuid.UUID`` or its string form.
+
+    Returns:
+        A ``StoryboardOutput`` or ``EnhancedStoryboardOutput``, equal to the one saved; None
+        if the project has no storyboard.
+
+    Raises:
+        UnknownProjectError: No project has that id.
+        StoryboardError: The stored rows do not form a valid storyboard.
     """
     project_id = project_uuid(project_id)
     # One statement, so one snapshot on every dialect: two (the project, then its scenes) could

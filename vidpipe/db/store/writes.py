@@ -1,6 +1,6 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, one executemany per table.
 
-Everything goes through SQLAlchemy Core except psycopg's pipeline mode (:func:`_one_round_trip`),
+Everything goes through SQLAlchemy Core except psycopg's pipeline mode (``_one_round_trip``),
 which Core does not offer. In 0.2.0 four parts bypassed Core: the INSERTs and the projects'
 UPDATE as driver-level executemany (with their own compiled-statement cache and bind
 processors), a single save's look-up sent through the driver, and the SAVEPOINT by hand. Each
@@ -143,14 +143,31 @@ def save_storyboard(
 ) -> Storyboard:
     """Store ``storyboard`` as the project's storyboard, replacing any earlier one.
 
-    ``storyboard`` is a model, or Gemini's raw output (a dict or JSON text) together with the
-    ``schema`` it was asked for. It is validated and checked first; then, inside a SAVEPOINT,
-    the project's old storyboard rows are deleted and the new ones inserted in bulk (one
-    executemany per table). Any problem raises :class:`StoryboardError` naming the scene and
-    field, and leaves the database as it was. Returns the validated storyboard.
+    The storyboard is validated and checked first; then, inside a SAVEPOINT, the project's old
+    storyboard rows are deleted and the new ones inserted in bulk (one executemany per table).
+    Nothing is committed: the caller owns the transaction. Inside ``storyboard_batch`` the
+    writes wait for the end of the batch, where every storyboard saved in it is written
+    together.
 
-    Inside :func:`storyboard_batch` the writes wait for the end of the batch, where every
-    storyboard saved in it is written together.
+    Args:
+        session: A sync ``Session`` (from an ``AsyncSession``, call this through
+            ``run_sync``).
+        project_id: The project's id, a ``uuid.UUID`` or its string form; the project row
+            must exist.
+        storyboard: A ``StoryboardOutput`` or ``EnhancedStoryboardOutput``, or Gemini's raw
+            output (a dict or JSON text) together with ``schema``.
+        schema: The model raw output is validated against.
+
+    Returns:
+        The validated storyboard, equal to what ``load_storyboard`` returns for the project.
+
+    Raises:
+        StoryboardError: Invalid or unstorable content (naming the scene and field), scenes of
+            the old storyboard that have keyframes or clips, or another save that won; the
+            database, and the caller's earlier work in the transaction, are as they were.
+        UnknownProjectError: No project has that id.
+        TypeError: ``project_id`` is not a UUID or string, or raw output came without
+            ``schema``.
     """
     prepared = prepare(project_id, storyboard, schema)
     pending = session.info.get(_BATCH_KEY)
@@ -167,10 +184,16 @@ def storyboard_batch(session: Session) -> Iterator[None]:
 
     Saving many storyboards (a backfill, a regeneration of many projects) then costs one look-up,
     one UPDATE, the DELETEs of what is replaced and three INSERT executemanys in all, instead of
-    that many per storyboard.
-    Validation errors still raise at the ``save_storyboard`` call; database errors (an unknown
-    project, scenes whose keyframes block a replacement) raise when the block ends, and then
-    nothing of the batch is written. An exception inside the block discards the batch.
+    that many per storyboard. A project saved twice in the block keeps the later storyboard.
+
+    Args:
+        session: The sync ``Session`` the block's ``save_storyboard`` calls use.
+
+    Raises:
+        StoryboardError: Validation errors still raise at the ``save_storyboard`` call;
+            database errors (scenes whose keyframes block a replacement) raise when the block
+            ends, and then nothing of the batch is written. Also raised for a nested batch.
+        UnknownProjectError: At the end of the block, for projects that do not exist.
     """
     if _BATCH_KEY in session.info:
         raise StoryboardError("storyboard_batch blocks cannot be nested")
@@ -187,10 +210,10 @@ def storyboard_batch(session: Session) -> Iterator[None]:
 def _write(session: Session, storyboards: list[Prepared]) -> None:
     """Replace the storyboards of these projects: set-based statements inside one SAVEPOINT.
 
-    The projects are locked before anything is decided (see :func:`_lock_and_look_up`), so
+    The projects are locked before anything is decided (see ``_lock_and_look_up``), so
     saves of one project serialise: the later one replaces the earlier one whole. Everything
     after the look-up is written without reading anything back, so it is sent in one round trip
-    where the driver can (:func:`_one_round_trip`). The SAVEPOINT is Core's ``begin_nested``:
+    where the driver can (``_one_round_trip``). The SAVEPOINT is Core's ``begin_nested``:
     the store adds no ORM objects, so the session has nothing to roll back with it.
     """
     session.flush()  # projects added but not yet flushed must be visible below
@@ -272,7 +295,7 @@ def _lock_and_look_up(
       tables the last save wrote, and the existence checks add rows saved without a kind
       (before vidpipe_0004). On PostgreSQL under REPEATABLE READ or SERIALIZABLE, a project
       saved after the snapshot cannot be locked (serialization failure: see
-      :func:`explain_lost_race`). The projects' UPDATE follows the lock.
+      ``explain_lost_race``). The projects' UPDATE follows the lock.
     - SQLite locks the whole database, and only a write can wait for that lock (a transaction
       that has read first gets SQLITE_BUSY at once, whatever the busy timeout): the projects'
       UPDATE comes first and takes it (``lock=False``); the look-up after it sees the latest
@@ -280,7 +303,7 @@ def _lock_and_look_up(
 
     A first save of a project (no rows anywhere) sends no DELETE: on MariaDB a DELETE of an empty
     range takes gap locks, and concurrent first saves of different projects would deadlock in
-    them. (Replacing stored storyboards still can: see :func:`explain_lost_race`.)
+    them. (Replacing stored storyboards still can: see ``explain_lost_race``.)
     """
     stored: dict[uuid.UUID, set[str]] = {}
     for chunk in _chunks(sorted(project_ids)):

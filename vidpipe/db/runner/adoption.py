@@ -132,7 +132,9 @@ class Normalisation:
             if change.get("nullable") is False:
                 _fill_nulls(table.c[name])
         dialect = dialect_for(bind.dialect)
-        if dialect.alters_by_rebuilding:
+        if dialect.alter_in_place(bind, table, changes, foreign_keys):
+            pass  # SQLite: defaults and foreign keys only, no row to copy
+        elif dialect.alters_by_rebuilding:
             with op.batch_alter_table(table.name) as batch:
                 for name, change in changes.items():
                     batch.alter_column(name, **change)

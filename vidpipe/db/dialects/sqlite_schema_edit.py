@@ -8,16 +8,17 @@ on a loaded one), for tables whose stored rows do not change at all.
 
 A default and a foreign key live only in the table's ``CREATE TABLE`` text in
 ``sqlite_schema``: no row, page or index holds them. SQLite documents editing that text for
-exactly these changes (ALTER TABLE, "Making Other Kinds Of Table Schema Changes": within a
-transaction, ``PRAGMA writable_schema=ON``, ``UPDATE sqlite_schema``, bump ``schema_version`` so
-every connection reads the schema again, ``writable_schema=OFF``). Its caution is that a
-wrong text makes the database unreadable, and it advises trying the statement on a blank
-database first. So:
+adding, changing or removing a default and for removing a foreign key (ALTER TABLE, "Making
+Other Kinds Of Table Schema Changes": within a transaction, ``PRAGMA writable_schema=ON``,
+``UPDATE sqlite_schema``, bump ``schema_version`` so that every connection reads the schema
+again, ``writable_schema=OFF``). Adding a foreign key stores nothing either; what the
+procedure leaves out is that rows may break it, and here they are checked before the run
+commits (``PRAGMA foreign_key_check``, as after a rebuild: vidpipe.db.dialects.
+sqlite_commits). Its caution is that a wrong text makes the database unreadable, and it
+advises trying the statement on a blank database first. So:
 
 - Only a change that touches no stored value is made this way: a column's default, and a
-  foreign key added (its rows are checked before the run commits, as after a rebuild:
-  vidpipe.db.dialects.sqlite_commits). Anything else (a type, NOT NULL) returns False and the
-  caller rebuilds.
+  foreign key added. Anything else (a type, NOT NULL) returns False and the caller rebuilds.
 - The new text is rehearsed in a blank in-memory database beside the old one: the columns
   (names, order, types, NOT NULL, primary key), the indexes SQLite makes for the table's own
   constraints and the foreign keys must come out the same, but for the defaults and keys
@@ -25,6 +26,10 @@ database first. So:
   False, and nothing was touched.
 - After the edit the live table is read back and must match the rehearsal; if not, the error
   rolls the run's transaction back, and the old text with it.
+- SQLite's procedure ends with an optional ``PRAGMA integrity_check``: it is not run. It reads
+  every page of the database (seconds at 500,000 rows, inside the write lock this module is
+  there to shorten), and the edit touches no page but the schema's, whose reading the
+  rehearsal and the read-back check.
 """
 
 import re
@@ -32,20 +37,18 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Shape", "edit_table_text", "rewrite_in_place", "shape_of"]
+__all__ = ["rewrite_in_place"]
 
 #: A table's shape as SQLite reads it: ``PRAGMA table_xinfo``, its constraint indexes (their
 #: columns) and ``PRAGMA foreign_key_list`` (without the key ids, which follow order).
-Shape = tuple[tuple[Any, ...], ...]
+_Shape = tuple[tuple[Any, ...], ...]
 
 _CONSTRAINT_WORDS = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"}
-#: A quoted identifier or string, a parenthesised group, or a run of other characters.
+#: An identifier written without quotes.
 _WORD = re.compile(r"[A-Za-z_][\w$]*")
 
 
-def edit_table_text(
-    sql: str, defaults: dict[str, str | None], constraints: list[str]
-) -> str | None:
+def _edited_text(sql: str, defaults: dict[str, str | None], constraints: list[str]) -> str | None:
     """``sql`` (a ``CREATE TABLE`` statement) with the DEFAULT clause of each column in
     ``defaults`` replaced (``None``: removed) and the table ``constraints`` appended; None if
     a column named in ``defaults`` is not found."""
@@ -74,18 +77,22 @@ def edit_table_text(
     return sql[: opening + 1] + body + sql[closing:]
 
 
-def shape_of(cursor: Any, table: str) -> Shape:
-    """What SQLite makes of ``table``'s definition (see :data:`Shape`); ``cursor`` is a DB-API
+def _shape(cursor: Any, table: str) -> _Shape:
+    """What SQLite makes of ``table``'s definition (see ``_Shape``); ``cursor`` is a DB-API
     cursor of sqlite3 or of aiosqlite's adapter."""
-    quoted = '"' + table.replace('"', '""') + '"'
+    quoted = _quoted(table)
     columns = _rows(cursor, f"PRAGMA table_xinfo({quoted})")
     indexes = [
-        (name, unique, origin, _rows(cursor, f'PRAGMA index_info("{name}")'))
+        (name, unique, origin, _rows(cursor, f"PRAGMA index_info({_quoted(name)})"))
         for _seq, name, unique, origin, _partial in _rows(cursor, f"PRAGMA index_list({quoted})")
         if origin != "c"  # CREATE INDEX: its own row in sqlite_schema, untouched
     ]
     keys = sorted(row[1:] for row in _rows(cursor, f"PRAGMA foreign_key_list({quoted})"))
     return (columns, tuple(sorted(indexes)), tuple(keys))
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _rows(cursor: Any, statement: str, parameters: tuple[Any, ...] = ()) -> tuple[Any, ...]:
@@ -110,25 +117,28 @@ def rewrite_in_place(
     if not found:
         return False
     old = found[0][0]
-    new = edit_table_text(old, defaults, constraints)
+    new = _edited_text(old, defaults, constraints)
     if new is None:
         return False
     expected = _rehearsed(table, old, new, defaults, len(constraints))
-    if expected is None or shape_of(cursor, table) != expected[0]:
+    if expected is None or _shape(cursor, table) != expected[0]:
         return False
     version = _rows(cursor, "PRAGMA schema_version")[0][0]
     cursor.execute("PRAGMA writable_schema=ON")
     try:
-        cursor.execute(
-            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?", (new, table)
-        )
+        try:
+            cursor.execute(
+                "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?", (new, table)
+            )
+        except sqlite3.DatabaseError:
+            # SQLITE_DBCONFIG_DEFENSIVE (some builds turn it on) forbids the edit: the statement
+            # changed nothing.
+            return False
+        # Every connection, this one too, reads the schema again before its next statement.
         cursor.execute(f"PRAGMA schema_version={int(version) + 1}")
-    except sqlite3.DatabaseError:
-        # SQLITE_DBCONFIG_DEFENSIVE (some builds turn it on) forbids the edit: nothing changed.
-        return False
     finally:
         cursor.execute("PRAGMA writable_schema=OFF")
-    if shape_of(cursor, table) != expected[1]:
+    if _shape(cursor, table) != expected[1]:
         raise RuntimeError(
             f"SQLite read the edited definition of {table} differently from its rehearsal; "
             "the run is rolled back and the table keeps its old definition"
@@ -138,7 +148,7 @@ def rewrite_in_place(
 
 def _rehearsed(
     table: str, old: str, new: str, defaults: dict[str, str | None], added_keys: int
-) -> tuple[Shape, Shape] | None:
+) -> tuple[_Shape, _Shape] | None:
     """The shapes of ``old`` and ``new`` in a blank database, if ``new`` differs from ``old``
     in the asked ``defaults`` and ``added_keys`` more foreign keys only; None otherwise."""
     blank = sqlite3.connect(":memory:")
@@ -146,10 +156,10 @@ def _rehearsed(
         cursor = blank.cursor()
         try:
             cursor.execute(old)
-            before = shape_of(cursor, table)
-            cursor.execute(f'DROP TABLE "{table}"')
+            before = _shape(cursor, table)
+            cursor.execute(f"DROP TABLE {_quoted(table)}")
             cursor.execute(new)
-            after = shape_of(cursor, table)
+            after = _shape(cursor, table)
         except sqlite3.DatabaseError:
             return None
     finally:

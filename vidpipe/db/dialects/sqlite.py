@@ -172,7 +172,11 @@ class SQLite(Dialect):
         foreign_keys: list[sa.ForeignKeyConstraint],
     ) -> bool:
         """Defaults and foreign keys by editing the table's definition, when they are all the
-        change (vidpipe.db.dialects.sqlite_schema_edit); a type or NULL change is a rebuild."""
+        change (vidpipe.db.dialects.sqlite_schema_edit); a type or NULL change is a rebuild.
+
+        The edit goes through the raw connection, past Alembic: only upgrades' adoption asks
+        (vidpipe.db.runner.adoption), never a downgrade, whose steps run once to be planned
+        (vidpipe.db.runner.data_loss) with nothing written."""
         changed = {key for change in changes.values() for key in change}
         if any(key != "server_default" and not key.startswith("existing_") for key in changed):
             return False

@@ -11,7 +11,8 @@ import pytest
 
 from vidpipe.db import upgrade
 
-#: The revision before vidpipe_0006, which rebuilds assets (SQLite batch mode: copy the table).
+#: The revision before vidpipe_0006, which rebuilds assets (SQLite batch mode: copy the table)
+#: where a column must become NOT NULL.
 BEFORE_REBUILD = "vidpipe_0005"
 ASSETS = 2000
 
@@ -32,10 +33,21 @@ except VidpipeDatabaseError as error:
 
 @pytest.fixture
 def assets_file(tmp_path: Path) -> Path:
-    """A database at BEFORE_REBUILD with enough assets that copying them needs megabytes."""
+    """A database at BEFORE_REBUILD with enough assets that copying them needs megabytes, and
+    a nullable ``assets.sort_order`` (as an older vidpipe's ALTER left it), so that
+    vidpipe_0006 copies them (a default alone would be an edit of the table's definition)."""
     path = tmp_path / "vidpipe.db"
     upgrade(f"sqlite:///{path}", BEFORE_REBUILD)
     with sqlite3.connect(path) as connection:
+        table, *indexes = connection.execute(
+            "SELECT sql FROM sqlite_schema WHERE tbl_name = 'assets' AND sql IS NOT NULL "
+            "ORDER BY type = 'index'"
+        ).fetchall()
+        loose = table[0].replace("sort_order INTEGER NOT NULL", "sort_order INTEGER")
+        assert loose != table[0]
+        connection.execute("DROP TABLE assets")  # empty, its indexes with it
+        for (definition,) in [(loose,), *indexes]:
+            connection.execute(definition)
         connection.execute(
             "INSERT INTO manifests (id, name, category, status, asset_count, "
             "total_processing_cost, times_used, version) "

@@ -3,8 +3,9 @@ other runs stay out, and a run killed between two commits is finished by the nex
 (issue 17, item 5; vidpipe.db.dialects.sqlite_commits).
 
 ``alembic upgrade head`` runs in a process of its own, from vidpipe_0005 on a database whose
-tables hold rows; vidpipe_0006 rebuilds ``manifests`` first. Its new column becomes visible to
-another connection once that table's changes are committed: the run is then between tables,
+tables hold rows; vidpipe_0006 changes ``manifests`` first (new columns, and defaults by an edit
+of its definition). Its new column becomes visible to another connection once that table's
+changes are committed: the run is then between tables,
 its revision not yet recorded. The test process is the application (vidpipe's engine: WAL,
 30 s busy_timeout).
 """

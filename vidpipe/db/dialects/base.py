@@ -289,6 +289,19 @@ class Dialect:
     #: foreign key, so that the table is rebuilt instead (Alembic's batch mode: move and copy).
     alters_by_rebuilding: ClassVar[bool] = False
 
+    def alter_in_place(
+        self,
+        bind: sa.Connection,
+        table: sa.Table,
+        changes: dict[str, dict[str, Any]],
+        foreign_keys: list[sa.ForeignKeyConstraint],
+    ) -> bool:
+        """Make ``changes`` (``alter_column`` arguments per column of ``table``) and add
+        ``foreign_keys`` without the rebuild a dialect that :attr:`alters_by_rebuilding` would
+        make, where they change no stored value; False where it did not (the caller then
+        alters, or rebuilds, the ordinary way). Online only."""
+        return False
+
     def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
         """The ``context.configure`` options vidpipe's revisions need here, beyond those of
         every dialect; ``connection`` is None offline (``--sql``)."""

@@ -30,6 +30,10 @@
   The same holds for the idempotent helpers and the adoption of an older database
   (``alters_by_rebuilding``): a table's changes, and the foreign key of a column they add, go
   into one rebuild, which keeps every stored value as it is.
+- Except where nothing stored changes: a table that only gets column defaults and foreign
+  keys has its ``CREATE TABLE`` text edited in ``sqlite_schema`` instead, as SQLite documents
+  for those changes (vidpipe.db.dialects.sqlite_schema_edit): no copy, so the application's
+  writers do not wait for one (issue 17).
 - A tag look-up (vidpipe.db.store.lookups) reads each element with ``json_each``, which decodes
   ``\\u`` escapes; ``=`` on TEXT is binary here, so the match is exact.
 - One writer at a time: a save whose transaction read before it wrote cannot wait for the
@@ -46,10 +50,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.schema import CreateIndex
+from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from vidpipe.db.dialects import sqlite_commits
+from vidpipe.db.dialects import sqlite_commits, sqlite_schema_edit
 from vidpipe.db.dialects.base import Dialect, Execute, LockWait
 from vidpipe.db.errors import DatabaseFileError, VidpipeDatabaseError
 
@@ -159,6 +163,42 @@ class SQLite(Dialect):
         except sa.exc.IntegrityError:
             check()
             raise
+
+    def alter_in_place(
+        self,
+        bind: sa.Connection,
+        table: sa.Table,
+        changes: dict[str, dict[str, Any]],
+        foreign_keys: list[sa.ForeignKeyConstraint],
+    ) -> bool:
+        """Defaults and foreign keys by editing the table's definition, when they are all the
+        change (vidpipe.db.dialects.sqlite_schema_edit); a type or NULL change is a rebuild.
+
+        The edit goes through the raw connection, past Alembic: only upgrades' adoption asks
+        (vidpipe.db.runner.adoption), never a downgrade, whose steps run once to be planned
+        (vidpipe.db.runner.data_loss) with nothing written."""
+        changed = {key for change in changes.values() for key in change}
+        if any(key != "server_default" and not key.startswith("existing_") for key in changed):
+            return False
+        compiler = bind.dialect.ddl_compiler(bind.dialect, CreateTable(table))
+        defaults = {
+            name: compiler.get_column_default_string(
+                sa.Column(name, table.c[name].type, server_default=change["server_default"])
+            )
+            for name, change in changes.items()
+        }
+        constraints = [compiler.process(fk) for fk in foreign_keys]
+        raw: Any = bind.connection.dbapi_connection
+        cursor = raw.cursor()
+        try:
+            done = sqlite_schema_edit.rewrite_in_place(cursor, table.name, defaults, constraints)
+        finally:
+            cursor.close()
+        if done:
+            # As after a rebuild, the table's rows are checked against its foreign keys (the
+            # ones added too) before the run commits.
+            sqlite_commits.changed_in_place(bind, table.name)
+        return done
 
     def migration_options(self, connection: sa.Connection | None) -> dict[str, Any]:
         # SQLite cannot ALTER most things: batch mode rebuilds the table (move and copy).

@@ -50,6 +50,7 @@ except ImportError:  # Windows: SQLite runs keep the write lock throughout
 
 __all__ = [
     "WRITERS_TURN",
+    "changed_in_place",
     "check_foreign_keys",
     "commit_mid_run",
     "holding_lock_file",
@@ -177,6 +178,17 @@ def watching_changed_tables(
     finally:
         event.remove(connection, "before_cursor_execute", watch)
         connection.info.pop(_CHANGED, None)
+
+
+def changed_in_place(connection: sa.Connection, table: str) -> None:
+    """Count ``table`` as changed although no statement the watch reads changed it (its
+    definition was edited: vidpipe.db.dialects.sqlite_schema_edit), so that its foreign keys
+    are checked before the next commit, as after a rebuild; at once where nothing watches."""
+    changed: set[str] | None = connection.info.get(_CHANGED)
+    if changed is None:
+        check_foreign_keys(connection, {table})
+    else:
+        changed.add(table)
 
 
 def check_foreign_keys(connection: sa.Connection, tables: set[str]) -> None:

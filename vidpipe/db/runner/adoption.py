@@ -94,7 +94,8 @@ def planned_normalisation(table: sa.Table, adding: Collection[str] = ()) -> "Nor
     removing one it does not) and the foreign keys of its columns (an ``ADD COLUMN`` that
     predates them left some out). Only the differences Alembic's comparison reports are
     touched; on SQLite they are applied in one batch (move and copy), which keeps every stored
-    value as it is.
+    value as it is, or, where they are only defaults and foreign keys, by an edit of the
+    table's definition that copies nothing (vidpipe.db.dialects.sqlite_schema_edit).
 
     Everything is read here, before the table changes: the comparison reflects the table, and
     values a conversion would refuse are named first. The caller then adds the ``adding``
@@ -132,7 +133,9 @@ class Normalisation:
             if change.get("nullable") is False:
                 _fill_nulls(table.c[name])
         dialect = dialect_for(bind.dialect)
-        if dialect.alters_by_rebuilding:
+        if dialect.alter_in_place(bind, table, changes, foreign_keys):
+            pass  # SQLite: defaults and foreign keys only, no row to copy
+        elif dialect.alters_by_rebuilding:
             with op.batch_alter_table(table.name) as batch:
                 for name, change in changes.items():
                     batch.alter_column(name, **change)

@@ -47,7 +47,7 @@ DRIVER_NAMES = {"pysqlite", "aiosqlite", "psycopg", "psycopg2", "asyncpg", "pymy
 
 def _compared_names(node: ast.Compare) -> set[str]:
     """The string constants ``node`` compares with, directly or as members of a literal."""
-    names = set()
+    names: set[str] = set()
     for operand in [node.left, *node.comparators]:
         members = operand.elts if isinstance(operand, ast.Tuple | ast.List | ast.Set) else [operand]
         names |= {

@@ -30,6 +30,15 @@ ratio lies between the CPU ratio and 1x; the lower readings were the machine's s
 save with every part through Core was not 20% slower either (0.85x, 1.02x, 0.93x).
 PostgreSQL's INSERT per call at 0.82x in one run was 1.06x and 0.90x in the others, and the
 all-Core save 0.94x in that same run.)
+
+SQLite's save per call stays about 2x-3x the raw driver's for another reason: measured again
+on 2026-12-04 (100 saves of 8 scenes, one transaction, 11 and 15 interleaved rounds, load
+average 5-6), the hand-written SAVEPOINT took 1.03x, 0.94x and 0.87x the wall time of
+``begin_nested`` (CPU 0.86x-0.96x), and no SAVEPOINT at all 0.71x-0.85x, while the raw driver
+took 0.39x-0.48x. Under cProfile 70% of a save is ``Connection.execute`` of its seven
+statements against the raw driver's four executemany calls, sqlite3's own work 11% of it (the
+rest: parameters through the bind processors, the compiled-statement cache, results); the
+SAVEPOINT and its RELEASE together are 12%, and a hand-written one saves a part of that only.
 """
 
 import uuid

@@ -36,8 +36,8 @@ on 2026-12-04 (100 saves of 8 scenes, one transaction, 11 and 15 interleaved rou
 average 5-6), the hand-written SAVEPOINT took 1.03x, 0.94x and 0.87x the wall time of
 ``begin_nested`` (CPU 0.86x-0.96x), and no SAVEPOINT at all 0.71x-0.85x, while the raw driver
 took 0.39x-0.48x. Under cProfile 70% of a save is ``Connection.execute`` of its seven
-statements against the raw driver's four executemany calls, sqlite3's own work 11% of it (the
-rest: parameters through the bind processors, the compiled-statement cache, results); the
+statements against the raw driver's four executemany calls (sqlite3's own work in it is 11% of
+the save; the rest is parameters through the bind processors, statement caching, results); the
 SAVEPOINT and its RELEASE together are 12%, and a hand-written one saves a part of that only.
 """
 

@@ -5,9 +5,7 @@ Nothing here runs at import: engines are made when a caller asks for one.
 
 import difflib
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import registry
@@ -15,7 +13,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from vidpipe.db.dialects import dialect_for
-from vidpipe.db.errors import DatabaseFileError, DatabaseURLError
+from vidpipe.db.errors import DatabaseURLError
 
 __all__ = [
     "DEFAULT_URL",
@@ -24,9 +22,7 @@ __all__ = [
     "create_async_engine",
     "create_engine",
     "displayed_url",
-    "explain_sqlite_open_error",
     "is_async_url",
-    "read_only_sqlite_url",
     "resolve_url",
 ]
 
@@ -86,24 +82,6 @@ def displayed_url(url: URL) -> str:
     ``?sslpassword=``...) and the names vary by driver, so all of the query is left out.
     """
     return url.set(query={}).render_as_string(hide_password=True)
-
-
-def read_only_sqlite_url(url: URL) -> URL | None:
-    """For a SQLite file, a URL that opens it read-only (None if there is no such file).
-
-    A read-only command must work on a read-only file and leave any file as it was: the engine
-    then skips the switch to WAL. Other URLs, and in-memory SQLite, come back unchanged.
-    """
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return url
-    if url.database.startswith("file:"):
-        return url.update_query_dict({"mode": "ro", "uri": "true"})
-    path = Path(url.database)
-    if not path.is_file():
-        return None
-    return url.set(database=f"file:{quote(str(path.resolve()))}").update_query_dict(
-        {"mode": "ro", "uri": "true"}
-    )
 
 
 def is_async_url(url: URL) -> bool:
@@ -174,31 +152,6 @@ def configure_sqlite(engine: Engine) -> None:
     transactional (vidpipe.db.dialects.sqlite says why); other dialects need none.
     """
     dialect_for(engine.dialect).configure_engine(engine)
-
-
-def sqlite_path(url: URL) -> Path:
-    """The absolute path of a SQLite URL's file (``sqlite:///x.db``, ``file:x.db?mode=ro``)."""
-    database = url.database or ""
-    if database.startswith("file:"):
-        database = database.removeprefix("file:").split("?", 1)[0]
-    return Path(database).resolve()
-
-
-def explain_sqlite_open_error(url: URL, exc: sa.exc.OperationalError) -> DatabaseFileError | None:
-    """Why SQLite could not open ``url``'s file, with its path (SQLite says only "unable to
-    open database file"); None for any other error."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    if "unable to open database file" not in str(exc.orig):
-        return None
-    path = sqlite_path(url)
-    if not path.parent.is_dir():
-        reason = f"its directory {path.parent} does not exist. Create it, or fix the path"
-    elif not path.exists() and not os.access(path.parent, os.W_OK):
-        reason = f"the file does not exist and its directory {path.parent} is not writable"
-    else:
-        reason = "check that it is a readable and writable file (and its directory writable)"
-    return DatabaseFileError(f"SQLite cannot open the database file {path}: {reason}.")
 
 
 def _unusable_driver(url: URL, exc: Exception) -> DatabaseURLError:

@@ -33,13 +33,9 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy.engine import URL
 
-from vidpipe.db.engine import (
-    explain_sqlite_open_error,
-    is_async_url,
-    read_only_sqlite_url,
-    resolve_url,
-    sqlite_path,
-)
+from vidpipe.db.dialects import dialect_for
+from vidpipe.db.dialects.sqlite import sqlite_path
+from vidpipe.db.engine import is_async_url, resolve_url
 from vidpipe.db.errors import (
     DatabaseFileError,
     InvalidVersionState,
@@ -299,10 +295,11 @@ def existing_database(bind: Any, nothing_to: str) -> Any:
 
 
 def _read_only(bind: Any) -> Any:
-    """A URL's read-only twin (vidpipe.db.engine.read_only_sqlite_url; None: no such SQLite
-    file); an engine or connection as it is."""
+    """A URL's read-only twin (the dialect's ``read_only_url``; None: no such SQLite file); an
+    engine or connection as it is."""
     if isinstance(bind, str | URL | None):
-        return read_only_sqlite_url(resolve_url(bind))
+        url = resolve_url(bind)
+        return dialect_for(url.get_backend_name()).read_only_url(url)
     return bind
 
 
@@ -508,11 +505,12 @@ def _connection(bind: Bind) -> Iterator[sa.Connection]:
 
 @contextmanager
 def _explaining_open_errors(url: URL) -> Iterator[None]:
-    """Around connecting: a SQLite file that cannot be opened is named, with the reason."""
+    """Around connecting: a database the driver cannot open is named, with the reason, where
+    the driver leaves them out (a SQLite file)."""
     try:
         yield
     except sa.exc.OperationalError as exc:
-        explained = explain_sqlite_open_error(url, exc)
+        explained = dialect_for(url.get_backend_name()).explain_open_error(url, exc)
         if explained is None:
             raise
         raise explained from exc

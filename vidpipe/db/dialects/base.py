@@ -198,6 +198,18 @@ class Dialect:
         """Run the block with the driver's automatic server-side prepared statements off."""
         return nullcontext()
 
+    def read_only_url(self, url: URL) -> URL | None:
+        """``url`` made to open the database for reading only, where the URL decides that
+        (None: it names a database file that does not exist); elsewhere ``url`` itself."""
+        return url
+
+    def explain_open_error(
+        self, url: URL, exc: sa.exc.OperationalError
+    ) -> VidpipeDatabaseError | None:
+        """Why connecting to ``url`` failed with ``exc``, where the driver's message leaves out
+        what to fix; None elsewhere."""
+        return None
+
     # The migration lock (vidpipe.db.runner.locking) ----------------------------------------
 
     def migration_lock(
@@ -395,6 +407,16 @@ class Dialect:
         """SQL for "the JSON array of strings in ``column`` holds ``tag`` as one element",
         whole, exact and case-sensitive whatever its characters (vidpipe.db.store.lookups)."""
         raise NotImplementedError(f"No tag look-up for the {self.name} dialect")
+
+    #: Whether a save can wait for the database's lock only in a write, so that it writes (the
+    #: projects' UPDATE) before it reads which tables hold their rows; elsewhere it locks the
+    #: projects with ``SELECT ... FOR UPDATE`` first (vidpipe.db.store.writes).
+    save_writes_first: ClassVar[bool] = False
+
+    def statements_together(self, connection: sa.Connection) -> AbstractContextManager[None]:
+        """Send the block's statements, whose results nobody reads, in one round trip where the
+        driver can; a database error is raised as SQLAlchemy raises a statement's."""
+        return nullcontext()
 
     #: The bytes an unsized TEXT column holds, where a storyboard's text can exceed them (None:
     #: no limit a storyboard reaches before it exhausts memory).

@@ -90,6 +90,9 @@
 - A save that lost to a concurrent one (a serialization failure under REPEATABLE READ or
   SERIALIZABLE, a deadlock, a unique violation) is told that another save won
   (vidpipe.db.store.explain).
+- A save sends its statements after the look-up (UPDATE, DELETEs, INSERTs) in one round trip
+  with psycopg's pipeline mode (:meth:`PostgreSQL.statements_together`), which SQLAlchemy does
+  not offer.
 """
 
 import logging
@@ -353,6 +356,32 @@ class PostgreSQL(Dialect):
         # compares decoded strings, so any character matches itself.
         array = sa.func.jsonb_build_array(sa.cast(tag, sa.Text()))
         return compiler.process(sa.type_coerce(column, JSONB).op("@>")(array), **kw)
+
+    @contextmanager
+    def statements_together(self, connection: sa.Connection) -> Iterator[None]:
+        """psycopg's pipeline mode queues the block's statements and waits once, at its end:
+        the round trip each statement would otherwise wait for cost a single save more than its
+        rows did. A database error then surfaces at a later statement of the block (which
+        SQLAlchemy's message names) or at its end, where it is raised as SQLAlchemy raises a
+        statement's error (``IntegrityError``, ``OperationalError``, ...); the statements
+        queued after the failing one are not run. Other drivers (asyncpg, psycopg's async
+        connection) send each statement as it comes, and the block works the same."""
+        dbapi = connection.dialect.loaded_dbapi
+        driver_connection = connection.connection.driver_connection
+        if (
+            connection.dialect.driver != "psycopg"
+            or driver_connection is None
+            or not dbapi.Pipeline.is_supported()
+        ):
+            yield
+            return
+        try:
+            with driver_connection.pipeline():
+                yield
+        except dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                None, None, exc, dbapi.Error, dialect=connection.dialect
+            ) from exc
 
     def is_duplicate_key(self, exc: sa.exc.DBAPIError) -> bool:
         return sqlstate(exc) == _UNIQUE_VIOLATION

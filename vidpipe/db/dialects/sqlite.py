@@ -38,18 +38,28 @@
   ``\\u`` escapes; ``=`` on TEXT is binary here, so the match is exact.
 - One writer at a time: a save whose transaction read before it wrote cannot wait for the
   write lock ("database is locked" at once), and is told so, with the way out (save first, or
-  ``BEGIN IMMEDIATE``), by vidpipe.db.store.explain.
+  ``BEGIN IMMEDIATE``), by vidpipe.db.store.explain. The store's own save writes first
+  (``save_writes_first``: the projects' UPDATE, then the look-up).
+- The read-only commands (``check``, ``current``) open the file with ``mode=ro``
+  (:meth:`SQLite.read_only_url`): they work on a read-only file, change no file (not even to
+  WAL), and refuse a path where there is no file instead of creating an empty database. A file
+  SQLite cannot open ("unable to open database file") is named with its path and the likely
+  reason (:meth:`SQLite.explain_open_error`).
 - A downgrade that drops data is counted first (vidpipe.db.runner.data_loss); no writer can
   add a row before the DROP: the migration holds the database's write lock from the count on,
   until the transaction commits (as PostgreSQL's table lock, which ends there too).
 """
 
+import os
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.engine import URL
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -62,6 +72,7 @@ __all__ = [
     "SQLITE_BEGIN_STATEMENT",
     "SQLITE_BUSY_TIMEOUT_MS",
     "SQLite",
+    "sqlite_path",
     "sqlite_pragma",
     "uses_real_sqlite_transactions",
 ]
@@ -83,6 +94,9 @@ class SQLite(Dialect):
 
     __dialect__ = "sqlite"
     alters_by_rebuilding = True
+    # A transaction that has read cannot wait for the write lock (SQLITE_BUSY at once, whatever
+    # the busy timeout): a save takes it with its first statement, the projects' UPDATE.
+    save_writes_first = True
 
     def configure_engine(self, engine: sa.Engine) -> None:
         if event.contains(engine, "begin", _on_begin):
@@ -90,6 +104,36 @@ class SQLite(Dialect):
         read_only = engine.url.query.get("mode") == "ro"
         event.listen(engine, "connect", _on_read_only_connect if read_only else _on_connect)
         event.listen(engine, "begin", _on_begin)
+
+    def read_only_url(self, url: URL) -> URL | None:
+        # A read-only command must work on a read-only file and leave any file as it was
+        # (configure_engine then skips the switch to WAL). In-memory SQLite stays as it is.
+        database = url.database
+        if database is None or _in_memory(url):
+            return url
+        if database.startswith("file:"):
+            return url.update_query_dict({"mode": "ro", "uri": "true"})
+        path = Path(database)
+        if not path.is_file():
+            return None
+        return url.set(database=f"file:{quote(str(path.resolve()))}").update_query_dict(
+            {"mode": "ro", "uri": "true"}
+        )
+
+    def explain_open_error(
+        self, url: URL, exc: sa.exc.OperationalError
+    ) -> VidpipeDatabaseError | None:
+        # SQLite says only "unable to open database file", without the path or the reason.
+        if _in_memory(url) or "unable to open database file" not in str(exc.orig):
+            return None
+        path = sqlite_path(url)
+        if not path.parent.is_dir():
+            reason = f"its directory {path.parent} does not exist. Create it, or fix the path"
+        elif not path.exists() and not os.access(path.parent, os.W_OK):
+            reason = f"the file does not exist and its directory {path.parent} is not writable"
+        else:
+            reason = "check that it is a readable and writable file (and its directory writable)"
+        return DatabaseFileError(f"SQLite cannot open the database file {path}: {reason}.")
 
     @contextmanager
     def migration_lock(self, connection: sa.Connection, wait: LockWait) -> Iterator[None]:
@@ -241,9 +285,6 @@ class SQLite(Dialect):
         cause = _write_failure(exc)
         if cause is None:
             return None
-        # vidpipe.db.engine imports this package: imported here, not at the top.
-        from vidpipe.db.engine import sqlite_path
-
         path = sqlite_path(connection.engine.url)
         error = DatabaseFileError(
             f"SQLite could not write the database file {path}: {cause.orig}; most often the "
@@ -325,6 +366,18 @@ def _run_cache(raw: Any) -> Iterator[None]:
         yield
     finally:
         sqlite_pragma(raw, f"PRAGMA cache_size={previous}")
+
+
+def sqlite_path(url: URL) -> Path:
+    """The absolute path of a SQLite URL's file (``sqlite:///x.db``, ``file:x.db?mode=ro``)."""
+    database = url.database or ""
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database).resolve()
+
+
+def _in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
 
 
 def uses_real_sqlite_transactions(engine: sa.Engine) -> bool:

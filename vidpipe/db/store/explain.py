@@ -47,11 +47,11 @@ def explain_integrity_error(
 
 
 def explain_lost_race(
-    dialect: str, project_ids: list[uuid.UUID], exc: OperationalError
+    session: Session, project_ids: list[uuid.UUID], exc: OperationalError
 ) -> StoryboardError | OperationalError:
     """Say that another transaction saved first, when the database refused this one for that
     (each dialect knows how it says so: ``lost_race``); anything else is returned as it is."""
-    message = dialect_for(dialect).lost_race(exc)
+    message = dialect_for(session.get_bind().dialect).lost_race(exc)
     if message is None:
         return exc
     return StoryboardError(message.format(projects=_named(project_ids)))

@@ -15,10 +15,12 @@ A statement's size is counted as PyMySQL and aiomysql send it: each value as an 
 literal, JSON values as the dialect's serialiser writes them. Those drivers send an
 executemany INSERT in statements of about 1 MB plus at most one row, so a row that fits in
 the packet fits in its statement as long as ``max_allowed_packet`` is 1 MB or more (MariaDB's
-default is 16 MB, MySQL's 64 MB).
+default is 16 MB, MySQL's 64 MB). Rows are counted one by one only for a storyboard whose JSON
+text is over about a seventh of the packet (:func:`largest_row_bound`): below that no row can
+reach it, and the save serialises nothing twice.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,16 +36,27 @@ from vidpipe.db.store.rows import (
     scenes_table,
 )
 
-__all__ = ["refuse_oversized"]
+__all__ = ["largest_row_bound", "refuse_oversized", "row_sizes"]
 
 #: Room left in a packet for the statement's SQL and the protocol's framing.
 STATEMENT_MARGIN = 16 * 1024
 
-#: A storyboard's JSON text of n characters gives no row larger than this many times n bytes
-#: (an astral character is 4 bytes in the JSON text but "\\ud83d\\ude00" escaped again as a
-#: literal in a JSON column; the projects row holds the text and parts of it as JSON), so a
-#: storyboard under max_allowed_packet / this factor needs no row-by-row count.
-ROW_BYTES_PER_JSON_CHARACTER = 20
+#: No row of a storyboard is larger than this many times the storyboard's JSON text (counted as
+#: PyMySQL sends it, :func:`_escaped_bytes`) plus :data:`ROW_CONSTANT_BYTES`, so a storyboard
+#: whose text is under about max_allowed_packet / 7 needs no row-by-row count. Every row holds
+#: parts of the storyboard: text columns as they are (never more bytes than in the JSON text,
+#: where they are quoted and escaped), JSON columns as SQLAlchemy's ``json.dumps`` writes them,
+#: at most 3.5 times the bytes of the same part in the text (ASCII escapes: "é", 2 bytes, becomes
+#: "\\u00e9", 7 bytes as a literal; an astral character's 4 become 14; "," becomes ", "); and
+#: a manifests or audio row holds some parts twice (``asset_tags`` and ``speaker_tags`` repeat
+#: the placements' and dialogue lines' tags, the composition columns their manifest's values).
+#: The projects row holds the text itself and, as JSON, its style guide and characters (at most
+#: 4.5 times). tests/test_store_limits.py checks the bound on storyboards built to approach it.
+ROW_BYTES_PER_JSON_BYTE = 7
+
+#: What a row holds besides parts of the storyboard (ids, keys, flags, counts, a cut
+#: composition value's "…") and the count's allowance per column: under this many bytes.
+ROW_CONSTANT_BYTES = 1024
 
 #: What PyMySQL's escape_string doubles (a backslash is prefixed to each).
 _ESCAPED = "\\\0\n\r\032\"'"
@@ -59,35 +72,52 @@ def refuse_oversized(session: Session, storyboards: list[Prepared]) -> None:
     if dialect.text_column_bytes is not None:
         for prepared in storyboards:
             for position, row in enumerate(prepared.scene_rows):
-                for name, value in row.items():
-                    _check_text(prepared, position, name, value, dialect.text_column_bytes)
+                for name in _TEXT_COLUMNS:
+                    _check_text(prepared, position, name, row[name], dialect.text_column_bytes)
     packet = dialect.max_statement_bytes(connection)
     if packet is None:
         return
     room = packet - STATEMENT_MARGIN
     for prepared in storyboards:
-        raw_json: str = prepared.project_values["storyboard_raw"]
-        if len(raw_json) * ROW_BYTES_PER_JSON_CHARACTER <= room:
+        if largest_row_bound(prepared) <= room:
             continue
-        for table, rows in _rows_of(prepared):
-            processors = _bind_processors(connection.dialect, table, rows)
-            for row in rows:
-                size = _literal_bytes(processors, row)
-                if size > room:
-                    raise StoryboardError(
-                        f"Project {prepared.project_id}'s storyboard needs a statement of about "
-                        f"{size:,} bytes ({size / 2**20:.1f} MiB, a {table.name} row), more "
-                        f"than the server's max_allowed_packet of {packet:,} bytes allows: "
-                        "raise max_allowed_packet on the server, or shorten the storyboard; "
-                        "nothing was saved"
-                    )
+        for table, size in row_sizes(connection.dialect, prepared):
+            if size > room:
+                raise StoryboardError(
+                    f"Project {prepared.project_id}'s storyboard needs a statement of about "
+                    f"{size:,} bytes ({size / 2**20:.1f} MiB, a {table.name} row), more "
+                    f"than the server's max_allowed_packet of {packet:,} bytes allows: "
+                    "raise max_allowed_packet on the server, or shorten the storyboard; "
+                    "nothing was saved"
+                )
+
+
+def largest_row_bound(prepared: Prepared) -> int:
+    """Bytes that no row of the storyboard exceeds as PyMySQL sends it, counted without
+    serialising a row: linear in the storyboard's text, in C (:data:`ROW_BYTES_PER_JSON_BYTE`)."""
+    raw_json: str = prepared.project_values["storyboard_raw"]
+    return _escaped_bytes(raw_json) * ROW_BYTES_PER_JSON_BYTE + ROW_CONSTANT_BYTES
+
+
+def row_sizes(dialect: sa.Dialect, prepared: Prepared) -> Iterator[tuple[sa.Table, int]]:
+    """Each row of the storyboard with its size as PyMySQL sends it: the JSON columns are
+    serialised to be counted."""
+    for table, rows in _rows_of(prepared):
+        processors = _bind_processors(dialect, table, rows)
+        for row in rows:
+            yield table, _literal_bytes(processors, row)
+
+
+def _is_text(column_type: sa.types.TypeEngine[Any]) -> bool:
+    return isinstance(column_type, sa.Text) and column_type.length is None
+
+
+#: The scenes' unsized TEXT columns, which text_column_bytes limits.
+_TEXT_COLUMNS = tuple(column.name for column in scenes_table.c if _is_text(column.type))
 
 
 def _check_text(prepared: Prepared, position: int, name: str, value: Any, limit: int) -> None:
-    column_type = scenes_table.c[name].type
-    if not isinstance(value, str) or not _is_text(column_type):
-        return
-    if len(value) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character
+    if not isinstance(value, str) or len(value) * 4 <= limit:  # UTF-8: at most 4 bytes a character
         return
     size = len(value.encode("utf-8"))
     if size > limit:
@@ -97,10 +127,6 @@ def _check_text(prepared: Prepared, position: int, name: str, value: Any, limit:
             f"{size:,} bytes of UTF-8, more than the {limit:,} a MariaDB/MySQL "
             "TEXT column holds; nothing was saved"
         )
-
-
-def _is_text(column_type: sa.types.TypeEngine[Any]) -> bool:
-    return isinstance(column_type, sa.Text) and column_type.length is None
 
 
 def _rows_of(prepared: Prepared) -> Iterable[tuple[sa.Table, list[dict[str, Any]]]]:

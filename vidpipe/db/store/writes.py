@@ -1,9 +1,10 @@
 """Writing prepared storyboards: one SAVEPOINT, set-based statements, one executemany per table.
 
-Everything goes through SQLAlchemy Core except psycopg's pipeline mode (``_one_round_trip``),
-which Core does not offer. In 0.2.0 four parts bypassed Core: the INSERTs and the projects'
-UPDATE as driver-level executemany (with their own compiled-statement cache and bind
-processors), a single save's look-up sent through the driver, and the SAVEPOINT by hand. Each
+Everything goes through SQLAlchemy Core except psycopg's pipeline mode, which Core does not
+offer (``statements_together`` in vidpipe.db.dialects.postgresql). In 0.2.0 four parts bypassed
+Core: the INSERTs and the projects' UPDATE as driver-level executemany (with their own
+compiled-statement cache and bind processors), a single save's look-up sent through the driver,
+and the SAVEPOINT by hand. Each
 was timed against its Core equivalent (``insert()`` with a list of rows, ``update()`` with one
 parameter set per project, a Core ``select``, ``begin_nested()``) on SQLite, PostgreSQL and
 MariaDB, all variants interleaved in one run per dialect (``save_against_core`` in
@@ -29,6 +30,15 @@ ratio lies between the CPU ratio and 1x; the lower readings were the machine's s
 save with every part through Core was not 20% slower either (0.85x, 1.02x, 0.93x).
 PostgreSQL's INSERT per call at 0.82x in one run was 1.06x and 0.90x in the others, and the
 all-Core save 0.94x in that same run.)
+
+SQLite's save per call stays about 2x-3x the raw driver's for another reason: measured again
+on 2026-12-04 (100 saves of 8 scenes, one transaction, 11 and 15 interleaved rounds, load
+average 5-6), the hand-written SAVEPOINT took 1.03x, 0.94x and 0.87x the wall time of
+``begin_nested`` (CPU 0.86x-0.96x), and no SAVEPOINT at all 0.71x-0.85x, while the raw driver
+took 0.39x-0.48x. Under cProfile 70% of a save is ``Connection.execute`` of its seven
+statements against the raw driver's four executemany calls (sqlite3's own work in it is 11% of
+the save; the rest is parameters through the bind processors, statement caching, results); the
+SAVEPOINT and its RELEASE together are 12%, and a hand-written one saves a part of that only.
 """
 
 import uuid
@@ -40,6 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from vidpipe.db.dialects import dialect_for
 from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.models import Project
 from vidpipe.db.store.explain import explain_integrity_error, explain_lost_race
@@ -213,22 +224,24 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     The projects are locked before anything is decided (see ``_lock_and_look_up``), so
     saves of one project serialise: the later one replaces the earlier one whole. Everything
     after the look-up is written without reading anything back, so it is sent in one round trip
-    where the driver can (``_one_round_trip``). The SAVEPOINT is Core's ``begin_nested``:
-    the store adds no ORM objects, so the session has nothing to roll back with it.
+    where the driver can (the dialect's ``statements_together``: psycopg's pipeline mode). The
+    SAVEPOINT is Core's ``begin_nested``: the store adds no ORM objects, so the session has
+    nothing to roll back with it.
     """
     session.flush()  # projects added but not yet flushed must be visible below
     refuse_oversized(session, storyboards)
     project_ids = [prepared.project_id for prepared in storyboards]
     try:
         connection = session.connection()
+        dialect = dialect_for(connection.dialect)
         with connection.begin_nested():
             # SQLite: only a write can wait for the database lock (see _lock_and_look_up).
-            write_first = connection.dialect.name == "sqlite"
+            write_first = dialect.save_writes_first
             project_values = [prepared.project_values for prepared in storyboards]
             if write_first:
                 connection.execute(_UPDATE_PROJECTS, project_values)
             stored = _lock_and_look_up(connection, project_ids, lock=not write_first)
-            with _one_round_trip(connection):
+            with dialect.statements_together(connection):
                 if not write_first:
                     connection.execute(_UPDATE_PROJECTS, project_values)
                 for table in STORYBOARD_TABLES:
@@ -245,38 +258,8 @@ def _write(session: Session, storyboards: list[Prepared]) -> None:
     except IntegrityError as exc:
         raise explain_integrity_error(session, project_ids, exc) from exc
     except OperationalError as exc:
-        raise explain_lost_race(session.get_bind().dialect.name, project_ids, exc) from exc
+        raise explain_lost_race(session, project_ids, exc) from exc
     _expire_projects(session, set(project_ids))
-
-
-@contextmanager
-def _one_round_trip(connection: sa.Connection) -> Iterator[None]:
-    """Send the block's statements together, for statements whose results nobody reads.
-
-    psycopg's pipeline mode queues them and waits once, at the end of the block: the round trip
-    each statement would otherwise wait for cost a single save more than its rows did. A
-    database error then surfaces at a later statement of the block (which SQLAlchemy's message
-    names) or at its end, where it is raised as SQLAlchemy raises a statement's error
-    (``IntegrityError``, ``OperationalError``, ...); the statements queued after the failing one
-    are not run. Other drivers (asyncpg, aiosqlite, PyMySQL, psycopg's async connection, ...)
-    send each statement as it comes, and the block works the same.
-    """
-    dbapi = connection.dialect.loaded_dbapi
-    driver_connection = connection.connection.driver_connection
-    if (
-        connection.dialect.driver != "psycopg"
-        or driver_connection is None
-        or not dbapi.Pipeline.is_supported()
-    ):
-        yield
-        return
-    try:
-        with driver_connection.pipeline():
-            yield
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(
-            None, None, exc, dbapi.Error, dialect=connection.dialect
-        ) from exc
 
 
 def _lock_and_look_up(

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from benchmarks.write_load import fill
-from tests.databases import HeadTemplates, dialect_params, fresh_database, server_unreachable
+from tests.support.databases import (
+    HeadTemplates,
+    dialect_params,
+    fresh_database,
+    server_unreachable,
+)
 from vidpipe.db import create_engine, upgrade
 from vidpipe.db.migrate import alembic_config as vidpipe_alembic_config
 

@@ -15,8 +15,8 @@ from alembic.util import CommandError
 from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
-from tests.databases import as_async, dialect_params
-from tests.revisions import HEAD
+from tests.support.databases import as_async, dialect_params
+from tests.support.revisions import HEAD
 from vidpipe.db import (
     DatabaseFileError,
     DatabaseURLError,

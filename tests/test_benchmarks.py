@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from tests.cli import REPO_ROOT
-from tests.databases import dialect_params
+from tests.support.cli import REPO_ROOT
+from tests.support.databases import dialect_params
 
 
 def run_benchmarks(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import vidpipe_db
-from tests.databases import as_async
-from tests.revisions import HEAD, SCRIPT
+from tests.support.cli import vidpipe_db
+from tests.support.databases import as_async
+from tests.support.revisions import HEAD, SCRIPT
 from vidpipe.db import VERSION_TABLE, upgrade
 from vidpipe.db.cli import _parser
 from vidpipe.db.runner.settings import run_options

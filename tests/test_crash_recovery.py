@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.databases import HeadTemplates
-from tests.revisions import HEAD
-from tests.rows import BASELINE_TABLES, expected_rows, insert_rows, read_rows
-from tests.schema_snapshot import snapshot
+from tests.support.databases import HeadTemplates
+from tests.support.revisions import HEAD
+from tests.support.rows import BASELINE_TABLES, expected_rows, insert_rows, read_rows
+from tests.support.schema_snapshot import snapshot
 from vidpipe.db import current_revision, upgrade
 from vidpipe.db.errors import InjectedFault
 from vidpipe.db.migrate import alembic_config

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.cli import alembic
-from tests.revisions import HEAD
-from tests.rows import (
+from tests.support.cli import alembic
+from tests.support.revisions import HEAD
+from tests.support.rows import (
     BASELINE_TABLES,
     MANIFEST_TABLES,
     ROWS,
@@ -20,7 +20,7 @@ from tests.rows import (
     insert_rows,
     read_rows,
 )
-from tests.schema_snapshot import snapshot
+from tests.support.schema_snapshot import snapshot
 from vidpipe.db import DataLossRefused, create_engine, current_revision, downgrade, upgrade
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.models import Base

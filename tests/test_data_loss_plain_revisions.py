@@ -1,4 +1,4 @@
-"""The data-loss guard with plain Alembic revisions (tests/scenarios/): batch operations on SQLite
+"""The data-loss guard with plain Alembic revisions (tests/support/scenarios/): batch operations on SQLite
 included, they upgrade and downgrade on every dialect, and a downgrade that would destroy data,
 or that the guard cannot plan, is refused, naming why, with nothing changed."""
 
@@ -9,14 +9,14 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.cli import REPO_ROOT, alembic
-from tests.revisions import HEAD
-from tests.rows import BASELINE_TABLES, expected_rows, insert_rows, read_rows
-from tests.schema_snapshot import snapshot
+from tests.support.cli import REPO_ROOT, alembic
+from tests.support.revisions import HEAD
+from tests.support.rows import BASELINE_TABLES, expected_rows, insert_rows, read_rows
+from tests.support.schema_snapshot import snapshot
 from vidpipe.db import DataLossRefused, current_revision
 from vidpipe.db.migrate import alembic_config
 
-SCENARIOS = REPO_ROOT / "tests" / "scenarios"
+SCENARIOS = REPO_ROOT / "tests" / "support" / "scenarios"
 PLAIN_HEAD = "plain_0007"
 
 

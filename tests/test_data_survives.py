@@ -3,8 +3,8 @@ the baseline (allowed) and up again. Every row a revision keeps is unchanged, co
 
 import sqlalchemy as sa
 
-from tests.revisions import HEAD
-from tests.rows import (
+from tests.support.revisions import HEAD
+from tests.support.rows import (
     BASELINE_TABLES,
     MANIFEST_TABLES,
     UPSTREAM_TABLES,

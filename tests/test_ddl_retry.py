@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.cli import alembic
-from tests.databases import as_async, dialect_params
-from tests.pgbouncer import route
-from tests.revisions import HEAD
+from tests.support.cli import alembic
+from tests.support.databases import as_async, dialect_params
+from tests.support.pgbouncer import route
+from tests.support.revisions import HEAD
 from vidpipe.db import DDLLockTimeout, MigrationSettingError, current_revision, upgrade
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.runner.lock_retry import logger as retry_logger

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.pool import NullPool
 
-from tests.cli import REPO_ROOT, alembic
-from tests.databases import HeadTemplates, as_async, dialect_params
-from tests.revisions import HEAD
-from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, UPSTREAM_TABLES
-from tests.schema_snapshot import snapshot
+from tests.support.cli import REPO_ROOT, alembic
+from tests.support.databases import HeadTemplates, as_async, dialect_params
+from tests.support.revisions import HEAD
+from tests.support.rows import BASELINE_TABLES, MANIFEST_TABLES, UPSTREAM_TABLES
+from tests.support.schema_snapshot import snapshot
 from vidpipe.db import (
     VERSION_TABLE,
     DatabaseURLError,

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.pool import NullPool
 
-from tests.cli import REPO_ROOT
-from tests.databases import as_async, dialect_params
-from tests.revisions import HEAD
+from tests.support.cli import REPO_ROOT
+from tests.support.databases import as_async, dialect_params
+from tests.support.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, create_async_engine, create_engine, upgrade, upgrade_async
 from vidpipe.db.host import versions_directory
 from vidpipe.db.migrate import alembic_config

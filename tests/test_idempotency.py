@@ -10,10 +10,10 @@ from alembic import command
 from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
-from tests.cli import REPO_ROOT, alembic
-from tests.databases import HeadTemplates
-from tests.revisions import HEAD
-from tests.schema_snapshot import snapshot
+from tests.support.cli import REPO_ROOT, alembic
+from tests.support.databases import HeadTemplates
+from tests.support.revisions import HEAD
+from tests.support.schema_snapshot import snapshot
 from vidpipe.db import VERSION_TABLE, create_engine, current_revision, downgrade, upgrade
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.models import Base

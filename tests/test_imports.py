@@ -4,7 +4,7 @@ writes storyboards pays nothing for the migration machinery. vidpipe's errors ar
 
 from pathlib import Path
 
-from tests.cli import alembic, python
+from tests.support.cli import alembic, python
 
 
 def test_the_models_and_the_store_import_without_alembic() -> None:

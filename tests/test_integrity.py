@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
-from tests.rows import PROJECT_ID, ROWS, insert_rows
+from tests.support.rows import PROJECT_ID, ROWS, insert_rows
 from vidpipe.db import (
     create_async_engine,
     create_engine,

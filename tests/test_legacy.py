@@ -1,6 +1,6 @@
 """vidpipe files already in the field are taken over: every row kept, the schema made the models'.
 
-Each variant is built from its own DDL (tests/legacy.py) with a row in every table, then
+Each variant is built from its own DDL (tests/support/legacy.py) with a row in every table, then
 upgraded by the real ``alembic`` command line or by ``vidpipe.db.upgrade``.
 """
 
@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.pool import NullPool
 
-from tests import legacy
-from tests.cli import alembic
-from tests.databases import HeadTemplates, dialect_params
-from tests.revisions import HEAD
-from tests.schema_snapshot import snapshot
+from tests.support import legacy
+from tests.support.cli import alembic
+from tests.support.databases import HeadTemplates, dialect_params
+from tests.support.revisions import HEAD
+from tests.support.schema_snapshot import snapshot
 from tests.test_idempotency import ddl_statements
 from vidpipe.db import NotAVidpipeDatabase, create_engine, current_revision, upgrade
 from vidpipe.db.migrate import alembic_config

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import alembic
-from tests.concurrent_upgrade import (
+from tests.support.cli import alembic
+from tests.support.concurrent_upgrade import (
     PROCESSES,
     take_lock_logging_to,
     upgrade_and_report_ddl,
     upgrade_together,
 )
-from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
-from tests.revisions import HEAD
+from tests.support.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
+from tests.support.revisions import HEAD
 from vidpipe.db import VERSION_TABLE, MigrationLockTimeout, upgrade
 from vidpipe.db.dialects import mariadb, postgresql
 from vidpipe.db.dialects.sqlite_commits import lock_file_path

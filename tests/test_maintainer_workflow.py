@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import REPO_ROOT, python
-from tests.databases import dialect_params
-from tests.scratch_repository import alembic, copy_repository
+from tests.support.cli import REPO_ROOT, python
+from tests.support.databases import dialect_params
+from tests.support.scratch_repository import alembic, copy_repository
 from vidpipe.db.revision_rewriter import operations_left_as_written
 
 #: The model edit of the README's example: a nullable column on scene_manifests.

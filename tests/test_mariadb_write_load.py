@@ -16,7 +16,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from benchmarks.write_load import writes
-from tests.databases import dialect_params
+from tests.support.databases import dialect_params
 from tests.test_online_index import Upgrade
 from vidpipe.db import upgrade
 from vidpipe.db.models import Base

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from tests.cli import python
+from tests.support.cli import python
 from vidpipe.db import upgrade
 from vidpipe.db.models import (
     Asset,

@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from benchmarks.write_load import fill
-from tests.cli import start_alembic
-from tests.concurrent_upgrade import PROCESSES, upgrade_together
-from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
-from tests.pgbouncer import route
-from tests.revisions import HEAD
+from tests.support.cli import start_alembic
+from tests.support.concurrent_upgrade import PROCESSES, upgrade_together
+from tests.support.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
+from tests.support.pgbouncer import route
+from tests.support.revisions import HEAD
 from tests.test_pooler import advisory_locks
 from vidpipe.db import create_engine, current_revision, upgrade
 from vidpipe.db.dialects.postgresql import HANDOVER_KEY

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.concurrent_upgrade import PROCESSES, upgrade_together
-from tests.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
-from tests.pgbouncer import ROUTES, route
-from tests.revisions import HEAD
+from tests.support.concurrent_upgrade import PROCESSES, upgrade_together
+from tests.support.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
+from tests.support.pgbouncer import ROUTES, route
+from tests.support.revisions import HEAD
 from vidpipe.db import (
     VERSION_TABLE,
     MigrationSettingError,

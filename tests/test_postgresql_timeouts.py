@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.databases import dialect_params
+from tests.support.databases import dialect_params
 from vidpipe.db import DDLLockTimeout, MigrationSettingError, current_revision, upgrade
 from vidpipe.db.migrate import alembic_config
 

@@ -1,5 +1,5 @@
 """Backwards compatibility: the previous release's own store round trip, run by its own code
-(installed from its commit: tests/previous_release.py), on a database the current code upgraded
+(installed from its commit: tests/support/previous_release.py), on a database the current code upgraded
 to head, on every dialect (GitLab runs the previous release's tests against the new schema).
 
 During a rolling deploy that release keeps serving on the new schema; this is what it does.
@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.previous_release import PreviousRelease, PreviousReleaseUnavailable, previous_release
-from tests.revisions import HEAD
+from tests.support.previous_release import (
+    PreviousRelease,
+    PreviousReleaseUnavailable,
+    previous_release,
+)
+from tests.support.revisions import HEAD
 from vidpipe.db import current_revision
 
 #: Run by the previous release's interpreter: its store saves and loads a base and an enhanced

@@ -27,9 +27,9 @@ from pytest_alembic.tests.experimental.all_models_register_on_metadata import (
 )
 
 import vidpipe
-from tests.databases import dialect_params
-from tests.revisions import SCRIPT
-from tests.schema_snapshot import snapshot
+from tests.support.databases import dialect_params
+from tests.support.revisions import SCRIPT
+from tests.support.schema_snapshot import snapshot
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

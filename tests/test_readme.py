@@ -8,7 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 from tools.er_diagrams import COMMAND, differences
 
 README = (REPO_ROOT / "README.md").read_text()

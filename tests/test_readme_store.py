@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
 

@@ -5,7 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.scratch_repository import copy_repository, run
+from tests.support.scratch_repository import copy_repository, run
 
 NEW_REVISION = '''"""lighting notes: a free-text note per scene manifest
 

@@ -19,10 +19,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.cli import REPO_ROOT
-from tests.revisions import HEAD, SCRIPT
-from tests.rows import BASELINE_TABLES, MANIFEST_TABLES, column_names, insert_rows, read_rows
-from tests.scratch_repository import copy_repository
+from tests.support.cli import REPO_ROOT
+from tests.support.revisions import HEAD, SCRIPT
+from tests.support.rows import (
+    BASELINE_TABLES,
+    MANIFEST_TABLES,
+    column_names,
+    insert_rows,
+    read_rows,
+)
+from tests.support.scratch_repository import copy_repository
 from tools.release import revisions, unreleased
 from vidpipe.db import current_revision, upgrade
 

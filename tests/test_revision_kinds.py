@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import Script, ScriptDirectory
 
-from tests.databases import DIALECTS
-from tests.revisions import SCRIPT
+from tests.support.databases import DIALECTS
+from tests.support.revisions import SCRIPT
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.runner.revision_kinds import CONTRACT, EXPAND, RevisionKind, kind_of
 

@@ -2,7 +2,7 @@
 expand revisions run, and refuses once its contract revisions have (README, "Rolling deploys").
 
 The test process is the previous release (this code); a newer copy of the code with two more
-revisions (tests/newer_release.py) is the next one, run as its own ``vidpipe-db``.
+revisions (tests/support/newer_release.py) is the next one, run as its own ``vidpipe-db``.
 """
 
 import asyncio
@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.orm import Session
 
-from tests.cli import alembic, vidpipe_db
-from tests.databases import as_async
-from tests.newer_release import CONTRACT, EXPAND, NewerRelease
-from tests.revisions import HEAD
-from tests.schema_snapshot import snapshot
-from tests.storyboards import enhanced_storyboard, new_project
+from tests.support.cli import alembic, vidpipe_db
+from tests.support.databases import as_async
+from tests.support.newer_release import CONTRACT, EXPAND, NewerRelease
+from tests.support.revisions import HEAD
+from tests.support.schema_snapshot import snapshot
+from tests.support.storyboards import enhanced_storyboard, new_project
 from vidpipe.db import VERSION_TABLE, DatabaseAheadError, upgrade, upgrade_async
 from vidpipe.db.runner.revision_record import RECORD_TABLE
 from vidpipe.db.store import load_storyboard, save_storyboard

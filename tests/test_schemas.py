@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from tests.cli import python
+from tests.support.cli import python
 from vidpipe.schemas import storyboard, storyboard_enhanced
 from vidpipe.schemas.storyboard import SceneSchema, StoryboardOutput, StyleGuide
 from vidpipe.schemas.storyboard_enhanced import (

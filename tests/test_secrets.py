@@ -8,10 +8,10 @@ from urllib.parse import quote_plus
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import alembic, vidpipe_db
-from tests.databases import SERVER_URLS, dialect_params
-from tests.fake_postgres import fake_postgres
-from tests.revisions import HEAD
+from tests.support.cli import alembic, vidpipe_db
+from tests.support.databases import SERVER_URLS, dialect_params
+from tests.support.fake_postgres import fake_postgres
+from tests.support.revisions import HEAD
 from vidpipe.db import DatabaseURLError, upgrade
 
 SECRET = "Pw-9f3kQ-do-not-print"

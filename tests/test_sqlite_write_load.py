@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import start_alembic
-from tests.databases import dialect_params
-from tests.revisions import HEAD
-from tests.schema_snapshot import snapshot
+from tests.support.cli import start_alembic
+from tests.support.databases import dialect_params
+from tests.support.revisions import HEAD
+from tests.support.schema_snapshot import snapshot
 from tests.test_online_index import Upgrade, wait_for
 from vidpipe.db import MigrationLockTimeout, create_engine, current_revision, upgrade
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import alembic
-from tests.revisions import SCRIPT
+from tests.support.cli import alembic
+from tests.support.revisions import SCRIPT
 from vidpipe.db.dialects.postgresql import SQUAWK_IGNORE_PLAIN_BUILD
 
 OFFLINE_URL = "postgresql+psycopg://reviewer@db.invalid/vidpipe"

@@ -11,8 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from tests.databases import as_async, dialect_params
-from tests.storyboards import (
+from tests.support.databases import as_async, dialect_params
+from tests.support.storyboards import (
     base_storyboard,
     enhanced_storyboard,
     new_project,

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.storyboards import base_storyboard, enhanced_storyboard, new_project, stored_rows
+from tests.support.storyboards import base_storyboard, enhanced_storyboard, new_project, stored_rows
 from vidpipe.db.errors import StoryboardError, UnknownProjectError
 from vidpipe.db.store import load_storyboard, save_storyboard, storyboard_batch
 

@@ -16,14 +16,14 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from tests.concurrent_saves import (
+from tests.support.concurrent_saves import (
     FirstProjectStatement,
     save_after_barrier,
     storyboard,
     wait_for_decision,
 )
-from tests.databases import dialect_params
-from tests.storyboards import enhanced_storyboard, new_project
+from tests.support.databases import dialect_params
+from tests.support.storyboards import enhanced_storyboard, new_project
 from vidpipe.db import create_engine
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.models import Scene, SceneAudioManifest, SceneManifest

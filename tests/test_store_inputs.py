@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from tests.databases import dialect_params
-from tests.storyboards import (
+from tests.support.databases import dialect_params
+from tests.support.storyboards import (
     as_gemini_and_the_backend_send_it,
     enhanced_storyboard,
     new_project,

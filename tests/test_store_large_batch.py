@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from tests.databases import dialect_params
-from tests.storyboards import base_storyboard
+from tests.support.databases import dialect_params
+from tests.support.storyboards import base_storyboard
 from vidpipe.db import upgrade
 from vidpipe.db.models import Project, Scene
 from vidpipe.db.store import load_storyboard, save_storyboard, storyboard_batch

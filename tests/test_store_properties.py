@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from tests.storyboards import new_project, stored_rows
+from tests.support.storyboards import new_project, stored_rows
 from vidpipe.db.errors import StoryboardError
 from vidpipe.db.store import load_storyboard, save_storyboard
 from vidpipe.schemas.storyboard import StoryboardOutput

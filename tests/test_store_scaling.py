@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from tests.storyboards import enhanced_storyboard, new_project, store_as_the_backend_did
+from tests.support.storyboards import enhanced_storyboard, new_project, store_as_the_backend_did
 from vidpipe.db import create_engine
 from vidpipe.db.store import load_storyboard, save_storyboard
 

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from alembic import command
 
 from benchmarks.write_load import SCENE_WRITES, TABLE_WRITES
-from tests.databases import HeadTemplates, dialect_params
-from tests.revisions import HEAD
-from tests.schema_snapshot import snapshot
+from tests.support.databases import HeadTemplates, dialect_params
+from tests.support.revisions import HEAD
+from tests.support.schema_snapshot import snapshot
 from tests.test_online_index import LOCK_LOST, Upgrade, handover_holder, terminate, wait_for
 from tests.test_pooler import advisory_locks
 from vidpipe.db import current_revision, upgrade

@@ -6,9 +6,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from tests.revisions import HEAD
-from tests.rows import PROJECT_ID, insert_rows, read_rows
-from tests.schema_snapshot import snapshot
+from tests.support.revisions import HEAD
+from tests.support.rows import PROJECT_ID, insert_rows, read_rows
+from tests.support.schema_snapshot import snapshot
 from vidpipe.db import DuplicateRows, current_revision, upgrade
 from vidpipe.db.models import Scene
 

@@ -1,6 +1,6 @@
 """Files of every backend version are taken over, and the latest backend runs on the result.
 
-The files are built by tests/upstream.py from what each version of the backend did at start-up
+The files are built by tests/support/upstream.py from what each version of the backend did at start-up
 (its create_all DDL, its ALTER list, its default-user seed); nothing here asks vidpipe's code
 what the field holds.
 """
@@ -18,11 +18,11 @@ from alembic import command
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from tests import legacy, upstream
-from tests.cli import alembic
-from tests.databases import HeadTemplates
-from tests.revisions import HEAD
-from tests.schema_snapshot import snapshot
+from tests.support import legacy, upstream
+from tests.support.cli import alembic
+from tests.support.databases import HeadTemplates
+from tests.support.revisions import HEAD
+from tests.support.schema_snapshot import snapshot
 from tests.test_idempotency import ddl_statements
 from tests.test_legacy import check_finds_nothing, fresh_shape, shape
 from vidpipe.db import (

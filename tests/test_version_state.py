@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.cli import alembic
-from tests.revisions import HEAD
-from tests.schema_snapshot import snapshot
+from tests.support.cli import alembic
+from tests.support.revisions import HEAD
+from tests.support.schema_snapshot import snapshot
 from tests.test_idempotency import ddl_statements
 from vidpipe.db import (
     VERSION_TABLE,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import REPO_ROOT
-from tests.revisions import HEAD
+from tests.support.cli import REPO_ROOT
+from tests.support.revisions import HEAD
 
 IN_THE_NEW_VENV = """
 import importlib.resources, sqlite3, sys

@@ -6,7 +6,7 @@ last changed that release's checksum file (the commit that froze its revisions).
 taken from git (``git archive``: CI clones with history) and installed with its own
 dependencies, with pip, into ``.venv/previous-release-<version>-<commit>``: inside the project's
 virtualenv, so .ci/run, which makes ``.venv`` afresh, builds it once per run
-(``python -m tests.previous_release`` prints its Python), and every dialect's test reuses it.
+(``python -m tests.support.previous_release`` prints its Python), and every dialect's test reuses it.
 ``$VIDPIPE_PREVIOUS_RELEASE_PYTHON`` names an interpreter that has it installed instead.
 """
 
@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.cli import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 
 PYTHON_ENV_VAR = "VIDPIPE_PREVIOUS_RELEASE_PYTHON"
 RELEASED = REPO_ROOT / "migrations" / "released"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests import legacy
-from tests.rows import UPSTREAM_TABLES
+from tests.support import legacy
+from tests.support.rows import UPSTREAM_TABLES
 
 Tables = dict[str, tuple[list[str], list[str], list[str]]]
 

@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.config import Config
 
-from tests.cli import REPO_ROOT
-from tests.revisions import HEAD
+from tests.support.cli import REPO_ROOT
+from tests.support.revisions import HEAD
 from vidpipe.db.migrate import alembic_config
 
 REVISIONS = Path(__file__).resolve().parent / "newer_release"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli import REPO_ROOT
+from tests.support.cli import REPO_ROOT
 
 
 def copy_repository(destination: Path) -> Path:

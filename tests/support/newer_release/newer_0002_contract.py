@@ -1,4 +1,4 @@
-"""newer contract: a next release dropping a column the current code uses (tests/newer_release.py)
+"""newer contract: a next release dropping a column the current code uses (tests/support/newer_release.py)
 
 Revision ID: newer_0002_contract
 Revises: newer_0001_expand

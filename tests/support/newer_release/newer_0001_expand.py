@@ -1,4 +1,4 @@
-"""newer expand: what a next release's first revision could be (tests/newer_release.py)
+"""newer expand: what a next release's first revision could be (tests/support/newer_release.py)
 
 Revision ID: newer_0001_expand
 Revises: (the code's head, filled in when the newer copy is made)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from tests.storyboards import base_storyboard, enhanced_storyboard
+from tests.support.storyboards import base_storyboard, enhanced_storyboard
 from vidpipe.db import create_engine
 from vidpipe.db.store import Storyboard, save_storyboard
 

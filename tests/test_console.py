@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.cli import vidpipe_db
-from tests.support.databases import as_async
+from tests.support.databases import as_async, url_text
 from tests.support.revisions import HEAD, SCRIPT
 from vidpipe.db import VERSION_TABLE, upgrade
 from vidpipe.db.cli import _parser
@@ -100,10 +100,6 @@ def test_downgrade_with_data_is_refused_unless_allowed(tmp_path: Path) -> None:
     allowed = vidpipe_db("downgrade", "base", "--allow-data-loss", cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stderr
     assert vidpipe_db("current", cwd=tmp_path).stdout.startswith("none")
-
-
-def url_text(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=False)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from tests.support.cli import alembic
+from tests.support.databases import url_text
 from tests.support.revisions import HEAD
 from tests.support.rows import (
     BASELINE_TABLES,
@@ -26,10 +27,6 @@ from vidpipe.db.migrate import alembic_config
 from vidpipe.db.models import Base
 
 ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES
-
-
-def url_text(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=False)
 
 
 def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine) -> None:

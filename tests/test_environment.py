@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy.pool import NullPool
 
 from tests.support.cli import REPO_ROOT, alembic
-from tests.support.databases import HeadTemplates, as_async, dialect_params
+from tests.support.databases import HeadTemplates, as_async, dialect_params, url_text
 from tests.support.revisions import HEAD
 from tests.support.rows import BASELINE_TABLES, MANIFEST_TABLES, UPSTREAM_TABLES
 from tests.support.schema_snapshot import snapshot
@@ -32,10 +32,6 @@ from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 from vidpipe.db.runner.revision_record import RECORD_TABLE
 
 TABLES = set(BASELINE_TABLES + MANIFEST_TABLES + UPSTREAM_TABLES)
-
-
-def url_text(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=False)
 
 
 def table_names(path: Path) -> set[str]:

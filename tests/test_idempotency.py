@@ -1,45 +1,21 @@
 """The revisions are idempotent: they adopt what exists and a repeated run changes nothing."""
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
 from tests.support.cli import REPO_ROOT, alembic
-from tests.support.databases import HeadTemplates
+from tests.support.databases import HeadTemplates, url_text
+from tests.support.ddl_statements import ddl_statements
 from tests.support.revisions import HEAD
 from tests.support.schema_snapshot import snapshot
 from vidpipe.db import VERSION_TABLE, create_engine, current_revision, downgrade, upgrade
 from vidpipe.db.migrate import alembic_config
 from vidpipe.db.models import Base
 from vidpipe.db.revision_rewriter import operations_left_as_written
-
-DDL_PREFIXES = ("CREATE", "ALTER", "DROP")
-
-
-@contextmanager
-def ddl_statements(engine: sa.Engine) -> Iterator[list[str]]:
-    """Collect every DDL statement the engine sends while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        if statement.lstrip().upper().startswith(DDL_PREFIXES):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-def url_text(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=False)
 
 
 def test_second_upgrade_is_a_no_op(engine: sa.Engine) -> None:

@@ -12,56 +12,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.pool import NullPool
 
 from tests.support import legacy
+from tests.support.adopted_schema import check_finds_nothing, fresh_shape, shape
 from tests.support.cli import alembic
 from tests.support.databases import HeadTemplates, dialect_params
+from tests.support.ddl_statements import ddl_statements
 from tests.support.revisions import HEAD
 from tests.support.schema_snapshot import snapshot
-from tests.test_idempotency import ddl_statements
 from vidpipe.db import NotAVidpipeDatabase, create_engine, current_revision, upgrade
-from vidpipe.db.migrate import alembic_config
 
 #: What the old models filled in on insert, from the field's description (not from our models):
 #: a row that predates a NOT NULL column gets this value when the column is added.
 OLD_MODEL_DEFAULTS = {("projects", "target_scene_count"): "3"}
-
-
-def check_finds_nothing(engine: sa.Engine) -> None:
-    """The real ``alembic check`` (vidpipe's env.py, compare_type on) reports no drift."""
-    with engine.connect() as connection:
-        command.check(alembic_config(connection=connection))
-
-
-def shape(bind: sa.Engine) -> dict:
-    """The schema with what may legitimately differ from a fresh database left out.
-
-    Adopted tables keep their column order (SQLite appends added columns) and their unnamed
-    foreign keys; neither is something ``alembic check`` or a query can tell apart. MariaDB
-    names the index behind a foreign key after the key, so only vidpipe's own ``ix_`` index
-    names are compared.
-    """
-    tables = snapshot(bind)
-    return {
-        name: {
-            "columns": sorted((c[0], c[1], c[2]) for c in table["columns"]),
-            "primary_key": table["primary_key"],
-            "foreign_keys": sorted(fk[1:] for fk in table["foreign_keys"]),
-            "indexes": sorted(
-                (name if name.startswith("ix_") else "", columns, unique)
-                for name, columns, unique in table["indexes"]
-            ),
-        }
-        for name, table in tables.items()
-    }
-
-
-def fresh_shape(head_templates: HeadTemplates, dialect: str) -> dict:
-    """The shape of a database that ``upgrade`` built empty."""
-    with head_templates.engine(dialect) as reference:
-        return shape(reference)
 
 
 def rebuilt_tables(statements: list[str]) -> set[str]:

@@ -16,8 +16,8 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from benchmarks.write_load import writes
+from tests.support.background_upgrade import Upgrade
 from tests.support.databases import dialect_params
-from tests.test_online_index import Upgrade
 from vidpipe.db import upgrade
 from vidpipe.db.models import Base
 from vidpipe.db.runner.table_locks import add_foreign_key

@@ -8,7 +8,6 @@ second upgrade waits for the migration lock, and the build can be cancelled.
 """
 
 import logging
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,21 +17,18 @@ import pytest
 import sqlalchemy as sa
 
 from benchmarks.write_load import fill
-from tests.support.cli import start_alembic
+from tests.support.background_upgrade import PATIENCE, Upgrade, wait_for
 from tests.support.concurrent_upgrade import PROCESSES, upgrade_together
 from tests.support.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
 from tests.support.pgbouncer import route
+from tests.support.postgresql_locks import LOCK_LOST, advisory_locks, handover_holder, terminate
 from tests.support.revisions import HEAD
-from tests.test_pooler import advisory_locks
 from vidpipe.db import create_engine, current_revision, upgrade
-from vidpipe.db.dialects.postgresql import HANDOVER_KEY
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 
 ROWS = 2_000
 GIN_INDEXES = ("ix_scene_manifests_asset_tags", "ix_scene_audio_manifests_speaker_tags")
-#: How long a test waits for something the other sessions must do; a failure, not a timing.
-PATIENCE = 120.0
 #: A writer blocked by a plain CREATE INDEX fails after this instead of hanging the test.
 WRITER_STATEMENT_TIMEOUT = "60s"
 
@@ -57,52 +53,6 @@ def old_snapshot(filled: sa.Engine) -> Iterator[sa.Connection]:
             connection.rollback()
 
 
-class Upgrade(threading.Thread):
-    """``alembic [OPTIONS] upgrade head`` in its own process; a thread collects its log."""
-
-    def __init__(self, url: sa.URL, cwd: Path, *options: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url.render_as_string(hide_password=False)
-        self.cwd = cwd
-        self.options = options
-        self.log: list[str] = []
-        self.result: subprocess.CompletedProcess[str] | None = None
-
-    def run(self) -> None:
-        process = start_alembic(*self.options, "upgrade", "head", cwd=self.cwd, url=self.url)
-        assert process.stderr is not None
-        for line in process.stderr:
-            self.log.append(line)
-        returncode = process.wait()
-        self.result = subprocess.CompletedProcess(process.args, returncode, "", "".join(self.log))
-
-    def logged(self, text: str) -> None:
-        """Wait until the upgrade has logged a line holding ``text``."""
-        deadline = time.monotonic() + PATIENCE
-        while not any(text in line for line in list(self.log)):
-            assert self.is_alive(), f"the upgrade ended without logging {text!r}"
-            assert time.monotonic() < deadline, f"the upgrade never logged {text!r}"
-            time.sleep(0.05)
-
-    def finished(self) -> subprocess.CompletedProcess[str]:
-        self.join(PATIENCE)
-        assert self.result is not None, "the upgrade did not finish"
-        return self.result
-
-
-def wait_for(engine: sa.Engine, query: str, what: str) -> object:
-    """Poll ``query`` until it returns a row; its first column."""
-    deadline = time.monotonic() + PATIENCE
-    with engine.connect() as connection:
-        while True:
-            found = connection.exec_driver_sql(query).first()
-            connection.rollback()
-            if found is not None:
-                return found[0]
-            assert time.monotonic() < deadline, f"{what} never happened"
-            time.sleep(0.05)
-
-
 def concurrent_build_waiting(engine: sa.Engine) -> int:
     """The pid of the CREATE INDEX CONCURRENTLY on scene_manifests, once it waits for the old
     snapshot (so the build is under way and cannot finish while the snapshot lives)."""
@@ -115,30 +65,6 @@ def concurrent_build_waiting(engine: sa.Engine) -> int:
             "a concurrent build of an index on scene_manifests",
         )
     )
-
-
-def handover_holder(engine: sa.Engine) -> int:
-    """The server process that holds a run's handover key (the run has committed mid-way)."""
-    return int(
-        wait_for(  # type: ignore[arg-type]
-            engine,
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-            f"AND classid = {HANDOVER_KEY >> 32} AND objid = {HANDOVER_KEY & 0xFFFFFFFF} "
-            f"AND {IN_THIS_POSTGRESQL_DATABASE}",
-            "a run holding the handover key",
-        )
-    )
-
-
-def terminate(engine: sa.Engine, pid: int) -> None:
-    """End server process ``pid``, as a pooler or network fault would."""
-    with engine.connect() as connection:
-        ended = connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        assert ended.scalar()
-
-
-#: What a run that lost its lock says (vidpipe.db.MigrationLockLost, logged by alembic's CLI).
-LOCK_LOST = "ERROR [alembic.util.messaging] vidpipe lost its migration lock on PostgreSQL mid-run"
 
 
 def index_validity(engine: sa.Engine) -> dict[str, bool]:

@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.concurrent_upgrade import PROCESSES, upgrade_together
-from tests.support.databases import IN_THIS_POSTGRESQL_DATABASE, dialect_params
+from tests.support.databases import dialect_params
 from tests.support.pgbouncer import ROUTES, route
+from tests.support.postgresql_locks import advisory_locks
 from tests.support.revisions import HEAD
 from vidpipe.db import (
     VERSION_TABLE,
@@ -33,21 +34,6 @@ def route_url(
 ) -> Iterator[sa.URL]:
     with route(request.param, database_url, tmp_path / "pgbouncer") as url:
         yield url
-
-
-def advisory_locks(database_url: sa.URL) -> list[tuple]:
-    """Advisory locks held or awaited in the test database, asked of the server directly."""
-    engine = create_engine(database_url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            return list(
-                connection.exec_driver_sql(
-                    "SELECT pid, mode, granted FROM pg_locks WHERE locktype = 'advisory' "
-                    f"AND {IN_THIS_POSTGRESQL_DATABASE}"
-                )
-            )
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.support.background_upgrade import Upgrade, wait_for
 from tests.support.cli import start_alembic
 from tests.support.databases import dialect_params
 from tests.support.revisions import HEAD
 from tests.support.schema_snapshot import snapshot
-from tests.test_online_index import Upgrade, wait_for
 from vidpipe.db import MigrationLockTimeout, create_engine, current_revision, upgrade
 
 pytestmark = pytest.mark.parametrize("dialect", dialect_params("sqlite"), indirect=True)

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from alembic import command
 
 from benchmarks.write_load import SCENE_WRITES, TABLE_WRITES
+from tests.support.background_upgrade import Upgrade, wait_for
 from tests.support.databases import HeadTemplates, dialect_params
+from tests.support.postgresql_locks import LOCK_LOST, advisory_locks, handover_holder, terminate
 from tests.support.revisions import HEAD
 from tests.support.schema_snapshot import snapshot
-from tests.test_online_index import LOCK_LOST, Upgrade, handover_holder, terminate, wait_for
-from tests.test_pooler import advisory_locks
 from vidpipe.db import current_revision, upgrade
 from vidpipe.db.errors import InjectedFault
 from vidpipe.db.migrate import alembic_config

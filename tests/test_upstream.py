@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from tests.support import legacy, upstream
+from tests.support.adopted_schema import check_finds_nothing, fresh_shape, shape
 from tests.support.cli import alembic
 from tests.support.databases import HeadTemplates
+from tests.support.ddl_statements import ddl_statements
 from tests.support.revisions import HEAD
 from tests.support.schema_snapshot import snapshot
-from tests.test_idempotency import ddl_statements
-from tests.test_legacy import check_finds_nothing, fresh_shape, shape
 from vidpipe.db import (
     DatabaseAheadError,
     UnconvertibleValue,

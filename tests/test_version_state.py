@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.cli import alembic
+from tests.support.ddl_statements import ddl_statements
 from tests.support.revisions import HEAD
 from tests.support.schema_snapshot import snapshot
-from tests.test_idempotency import ddl_statements
 from vidpipe.db import (
     VERSION_TABLE,
     DatabaseAheadError,

@@ -8,7 +8,7 @@ from threading import Barrier
 
 import sqlalchemy as sa
 
-from tests.test_idempotency import ddl_statements
+from tests.support.ddl_statements import ddl_statements
 from vidpipe.db import create_engine, upgrade
 from vidpipe.db.runner.locking import migration_lock
 

@@ -125,6 +125,11 @@ def _drop_database(dialect: str, name: str) -> None:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}{force}")
 
 
+def url_text(url: sa.URL) -> str:
+    """The URL as a command line or ``$VIDPIPE_DATABASE_URL`` takes it, password included."""
+    return url.render_as_string(hide_password=False)
+
+
 def as_async(url: sa.URL, dialect: str) -> sa.URL:
     """The same database through the dialect's asyncio driver."""
     return url.set(drivername=ASYNC_DRIVERS[dialect])

@@ -1,5 +1,5 @@
 """The previous release's own code, installed in a virtualenv of its own, for the
-backwards-compatibility job (tests/test_previous_release.py).
+backwards-compatibility job (tests/compatibility/test_previous_release.py).
 
 The previous release is the newest one in ``migrations/released/``; its code is the commit that
 last changed that release's checksum file (the commit that froze its revisions). That commit is

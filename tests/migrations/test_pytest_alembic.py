@@ -8,7 +8,6 @@ shipped, a test of the same property stands beside it, and says why.
 
 import importlib
 import pkgutil
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -27,11 +26,10 @@ from pytest_alembic.tests.experimental.all_models_register_on_metadata import (
 )
 
 import vidpipe
+from tests.support.cli import REPO_ROOT
 from tests.support.databases import dialect_params
 from tests.support.revisions import SCRIPT
 from tests.support.schema_snapshot import snapshot
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = [
     "test_model_definitions_match_ddl",

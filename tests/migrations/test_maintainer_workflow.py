@@ -105,7 +105,7 @@ def test_an_operation_no_helper_covers_is_left_as_written_and_named(
     repository: Path, tmp_path: Path
 ) -> None:
     """A type change has no vidpipe.db.idempotent helper: autogenerate's own operation stays,
-    under the comment that tests/test_idempotency.py turns into a failure naming it."""
+    under the comment that tests/migrations/test_idempotency.py turns into a failure naming it."""
     own = shutil.copytree(repository, tmp_path / "repository")
     model = own / MODEL
     model.write_text(

@@ -10,6 +10,11 @@ from vidpipe.db.runner.environment import BOOKKEEPING_TABLES
 def snapshot(bind: sa.Engine | sa.Connection, *, keep_version_table: bool = False) -> dict:
     """Tables with their columns, keys, foreign keys and indexes, in a stable order; vidpipe's
     bookkeeping tables (version and revision kinds) only with ``keep_version_table``."""
+    if isinstance(bind, sa.Engine):
+        # One connection for the whole reflection: an inspector on an engine connects for each
+        # table and question, which on the tests' NullPool engines is hundreds of connections.
+        with bind.connect() as connection:
+            return snapshot(connection, keep_version_table=keep_version_table)
     inspector = sa.inspect(bind)
     tables: dict[str, Any] = {}
     for name in sorted(inspector.get_table_names()):

@@ -162,30 +162,30 @@ def seed(engine: sa.Engine) -> None:
         )
 
 
-def test_the_latest_backends_start_up_runs_on_a_database_at_head(engine: sa.Engine) -> None:
-    upgrade(engine)
-    inspector = sa.inspect(engine)
+def test_the_latest_backends_start_up_runs_on_a_database_at_head(
+    engine_at_head: sa.Engine,
+) -> None:
+    inspector = sa.inspect(engine_at_head)
     # create_all: every table of the latest backend exists, so it creates nothing.
     assert all(inspector.has_table(t) for t in upstream.create_all_tables(upstream.LATEST))
-    assert replay_alters(engine) == []  # every column it would add is there already
-    seed(engine)
-    seed(engine)  # every start-up seeds; the second finds the user
+    assert replay_alters(engine_at_head) == []  # every column it would add is there already
+    seed(engine_at_head)
+    seed(engine_at_head)  # every start-up seeds; the second finds the user
 
-    with Session(engine) as session:
+    with Session(engine_at_head) as session:
         (user,) = session.query(User).all()
         (settings,) = session.query(UserSettings).all()
     assert (user.id, user.name) == (uuid.UUID(upstream.DEFAULT_USER), "default")
     assert (settings.user_id, settings.ollama_use_cloud) == (user.id, False)
     assert settings.vertex_api_key is None
-    check_finds_nothing(engine)
+    check_finds_nothing(engine_at_head)
 
 
 def test_the_latest_backends_columns_read_and_write_on_a_database_at_head(
-    engine: sa.Engine,
+    engine_at_head: sa.Engine,
 ) -> None:
     """Every column its models select exists; each new table takes and returns a row."""
-    upgrade(engine)
-    with engine.connect() as connection:
+    with engine_at_head.connect() as connection:
         for table, columns in upstream.columns_of_latest().items():
             connection.execute(sa.select(*map(sa.column, columns)).select_from(sa.table(table)))
 
@@ -194,7 +194,7 @@ def test_the_latest_backends_columns_read_and_write_on_a_database_at_head(
     # The parents as raw SQL writes them, ids as 32 hex digits: the NOT NULL columns it leaves
     # out (category, counters, flags) take their SQL defaults.
     manifest_id = uuid.uuid4()
-    with engine.begin() as connection:
+    with engine_at_head.begin() as connection:
         for statement, values in (
             ("INSERT INTO manifests (id, name) VALUES (:id, 'm')", {"id": manifest_id.hex}),
             (
@@ -221,14 +221,14 @@ def test_the_latest_backends_columns_read_and_write_on_a_database_at_head(
         ProjectCheckpoint(project_id=project_id, sha="a" * 40, snapshot_data={"scenes": []},
                           message="first"),
     ]  # fmt: skip
-    with Session(engine) as session:
+    with Session(engine_at_head) as session:
         session.add(user)
         session.flush()
         session.add(UserSettings(user_id=user.id, ollama_models=["llava"], vertex_api_key="k"))
         session.add_all(rows)
         session.commit()
         user_id = user.id
-    with Session(engine) as session:
+    with Session(engine_at_head) as session:
         reference = session.query(AssetCleanReference).one()
         assert (reference.is_primary, reference.generation_cost) == (False, 0.0)
         assert session.query(AssetAppearance).one().bbox == [1, 2, 3, 4]
@@ -241,7 +241,7 @@ def test_the_latest_backends_columns_read_and_write_on_a_database_at_head(
         assert session.query(ProjectCheckpoint).one().snapshot_data == {"scenes": []}
         settings = session.query(UserSettings).one()
         assert (settings.ollama_models, settings.ollama_use_cloud) == (["llava"], False)
-    with engine.begin() as connection, pytest.raises(sa.exc.IntegrityError):
+    with engine_at_head.begin() as connection, pytest.raises(sa.exc.IntegrityError):
         connection.execute(  # one settings row per user: the backend's unique index
             sa.insert(UserSettings.__table__).values(id=uuid.uuid4(), user_id=user_id)
         )

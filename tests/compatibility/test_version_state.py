@@ -34,28 +34,29 @@ def version_rows(engine: sa.Engine) -> list[str]:
         )
 
 
-def test_database_ahead_of_the_code_is_refused_untouched(engine: sa.Engine) -> None:
-    upgrade(engine)
-    set_version_rows(engine, "vidpipe_9999")
-    before = snapshot(engine, keep_version_table=True)
+def test_database_ahead_of_the_code_is_refused_untouched(engine_at_head: sa.Engine) -> None:
+    set_version_rows(engine_at_head, "vidpipe_9999")
+    before = snapshot(engine_at_head, keep_version_table=True)
 
-    for attempt in (lambda: upgrade(engine), lambda: downgrade(engine, "base")):
-        with ddl_statements(engine) as statements, pytest.raises(DatabaseAheadError) as raised:
+    for attempt in (lambda: upgrade(engine_at_head), lambda: downgrade(engine_at_head, "base")):
+        with (
+            ddl_statements(engine_at_head) as statements,
+            pytest.raises(DatabaseAheadError) as raised,
+        ):
             attempt()
         assert statements == []
         assert raised.value.unknown == ("vidpipe_9999",)
         message = str(raised.value)
         assert "vidpipe_9999" in message
         assert "does not know" in message and "newer vidpipe" in message
-    assert snapshot(engine, keep_version_table=True) == before
-    assert version_rows(engine) == ["vidpipe_9999"]
+    assert snapshot(engine_at_head, keep_version_table=True) == before
+    assert version_rows(engine_at_head) == ["vidpipe_9999"]
 
 
 def test_cli_says_the_database_is_ahead(
-    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:
-    upgrade(engine)
-    set_version_rows(engine, "vidpipe_9999")
+    set_version_rows(engine_at_head, "vidpipe_9999")
     result = alembic(
         "upgrade", "head", cwd=tmp_path, url=database_url.render_as_string(hide_password=False)
     )
@@ -63,7 +64,7 @@ def test_cli_says_the_database_is_ahead(
     assert result.returncode != 0
     assert "FAILED: The database is at revision vidpipe_9999" in output
     assert "Traceback" not in output
-    assert version_rows(engine) == ["vidpipe_9999"]
+    assert version_rows(engine_at_head) == ["vidpipe_9999"]
 
 
 def test_contradictory_version_rows_are_refused_untouched(engine: sa.Engine) -> None:
@@ -87,14 +88,13 @@ def test_contradictory_version_rows_are_refused_untouched(engine: sa.Engine) -> 
 
 
 def test_stamp_purge_repairs_contradictory_rows(
-    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:
     """The repair the error recommends works, and afterwards upgrades run again."""
-    upgrade(engine)
-    set_version_rows(engine, "vidpipe_0001", "vidpipe_0002")
+    set_version_rows(engine_at_head, "vidpipe_0001", "vidpipe_0002")
     url = database_url.render_as_string(hide_password=False)
     result = alembic("stamp", "--purge", HEAD, cwd=tmp_path, url=url)
     assert result.returncode == 0, result.stderr
-    assert version_rows(engine) == [HEAD]
-    upgrade(engine)
-    assert version_rows(engine) == [HEAD]
+    assert version_rows(engine_at_head) == [HEAD]
+    upgrade(engine_at_head)
+    assert version_rows(engine_at_head) == [HEAD]

@@ -29,13 +29,12 @@ from vidpipe.db.models import Base
 ALL_TABLES = BASELINE_TABLES + MANIFEST_TABLES
 
 
-def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine) -> None:
-    upgrade(engine)
-    insert_rows(engine, ALL_TABLES)
-    before = snapshot(engine)
+def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine_at_head: sa.Engine) -> None:
+    insert_rows(engine_at_head, ALL_TABLES)
+    before = snapshot(engine_at_head)
 
     with pytest.raises(DataLossRefused) as refused:
-        downgrade(engine, "vidpipe_0001")
+        downgrade(engine_at_head, "vidpipe_0001")
 
     assert refused.value.drops == {
         "scene_manifests": 2,
@@ -50,20 +49,19 @@ def test_downgrade_that_would_drop_rows_refuses_and_names_them(engine: sa.Engine
     assert "scene_manifests (2 rows)" in message
     assert "scene_audio_manifests (1 row)" in message
     assert "allow_data_loss" in message
-    assert snapshot(engine) == before
-    assert current_revision(engine) == HEAD
-    assert read_rows(engine, ALL_TABLES) == expected_rows(engine, ALL_TABLES)
+    assert snapshot(engine_at_head) == before
+    assert current_revision(engine_at_head) == HEAD
+    assert read_rows(engine_at_head, ALL_TABLES) == expected_rows(engine_at_head, ALL_TABLES)
 
 
-def test_every_table_is_checked_before_any_is_dropped(engine: sa.Engine) -> None:
+def test_every_table_is_checked_before_any_is_dropped(engine_at_head: sa.Engine) -> None:
     """Down to base: 0002's tables are empty, 0001's are not. Nothing may go, not even the
     empty ones (MariaDB would commit their DROP at once)."""
-    upgrade(engine)
-    insert_rows(engine, ("manifests", "projects"))
-    before = snapshot(engine)
+    insert_rows(engine_at_head, ("manifests", "projects"))
+    before = snapshot(engine_at_head)
 
     with pytest.raises(DataLossRefused, match=r"projects \(2 rows\)") as refused:
-        downgrade(engine, "base")
+        downgrade(engine_at_head, "base")
 
     assert refused.value.drops == {
         "projects": 2,
@@ -71,32 +69,29 @@ def test_every_table_is_checked_before_any_is_dropped(engine: sa.Engine) -> None
         "projects.quality_mode": 2,  # vidpipe_0006's, with their defaults
         "projects.candidate_count": 2,
     }
-    assert snapshot(engine) == before
-    assert current_revision(engine) == HEAD
+    assert snapshot(engine_at_head) == before
+    assert current_revision(engine_at_head) == HEAD
 
 
-def test_api_allow_data_loss_drops_the_tables(engine: sa.Engine) -> None:
-    upgrade(engine)
-    insert_rows(engine, ALL_TABLES)
-    downgrade(engine, "vidpipe_0001", allow_data_loss=True)
-    assert current_revision(engine) == "vidpipe_0001"
-    assert not set(MANIFEST_TABLES) & set(sa.inspect(engine).get_table_names())
+def test_api_allow_data_loss_drops_the_tables(engine_at_head: sa.Engine) -> None:
+    insert_rows(engine_at_head, ALL_TABLES)
+    downgrade(engine_at_head, "vidpipe_0001", allow_data_loss=True)
+    assert current_revision(engine_at_head) == "vidpipe_0001"
+    assert not set(MANIFEST_TABLES) & set(sa.inspect(engine_at_head).get_table_names())
 
 
-def test_config_attributes_switch_for_migration_tests(engine: sa.Engine) -> None:
-    upgrade(engine)
-    insert_rows(engine, ALL_TABLES)
-    with engine.connect() as connection:
+def test_config_attributes_switch_for_migration_tests(engine_at_head: sa.Engine) -> None:
+    insert_rows(engine_at_head, ALL_TABLES)
+    with engine_at_head.connect() as connection:
         config = alembic_config(connection=connection, allow_data_loss=True)
         command.downgrade(config, "base")
-    assert current_revision(engine) is None
+    assert current_revision(engine_at_head) is None
 
 
 def test_cli_refuses_then_obeys_allow_data_loss(
-    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:
-    upgrade(engine)
-    insert_rows(engine, ALL_TABLES)
+    insert_rows(engine_at_head, ALL_TABLES)
     url = url_text(database_url)
 
     refused = alembic("downgrade", "vidpipe_0001", cwd=tmp_path, url=url)
@@ -105,40 +100,40 @@ def test_cli_refuses_then_obeys_allow_data_loss(
     assert "FAILED: Downgrade to vidpipe_0001 refused" in output
     assert "scene_manifests (2 rows)" in output
     assert "Traceback" not in output
-    assert current_revision(engine) == HEAD
+    assert current_revision(engine_at_head) == HEAD
 
     allowed = alembic(
         "-x", "allow_data_loss=true", "downgrade", "vidpipe_0001", cwd=tmp_path, url=url
     )
     assert allowed.returncode == 0, allowed.stderr
-    assert current_revision(engine) == "vidpipe_0001"
-    assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
+    assert current_revision(engine_at_head) == "vidpipe_0001"
+    assert read_rows(engine_at_head, BASELINE_TABLES) == expected_rows(
+        engine_at_head, BASELINE_TABLES
+    )
 
 
 def test_upgrade_to_an_older_revision_is_no_downgrade(
-    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:
     """Alembic runs ``upgrade <an older revision>`` as a no-op: the guard plans nothing for it,
     although its destination lies below the database, so it neither refuses nor drops."""
-    upgrade(engine)
-    insert_rows(engine, ALL_TABLES)
-    before = snapshot(engine)
+    insert_rows(engine_at_head, ALL_TABLES)
+    before = snapshot(engine_at_head)
     result = alembic("upgrade", "vidpipe_0001", cwd=tmp_path, url=url_text(database_url))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert snapshot(engine) == before
-    assert current_revision(engine) == HEAD
+    assert snapshot(engine_at_head) == before
+    assert current_revision(engine_at_head) == HEAD
 
 
 def test_cli_rejects_a_misspelt_switch(
-    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:
-    upgrade(engine)
     result = alembic(
         "-x", "allow_data_loss=sure", "downgrade", "base", cwd=tmp_path, url=url_text(database_url)
     )
     assert result.returncode != 0
     assert "allow_data_loss must be true or false, got 'sure'" in result.stdout + result.stderr
-    assert current_revision(engine) == HEAD
+    assert current_revision(engine_at_head) == HEAD
 
 
 def test_offline_downgrade_script_says_what_it_drops(database_url: sa.URL, tmp_path: Path) -> None:
@@ -173,13 +168,14 @@ def test_offline_upgrade_script_has_no_such_notice(database_url: sa.URL, tmp_pat
 
 
 def test_a_row_committed_while_the_downgrade_runs_is_counted(
-    engine: sa.Engine, dialect: str, database_url: sa.URL
+    engine_at_head: sa.Engine, dialect: str, database_url: sa.URL
 ) -> None:
     """The race a count alone loses: an application transaction has written a row into a table
     the downgrade drops, and commits only once the downgrade is under way (blocked by that
     transaction). The downgrade must see the row and refuse, not drop it."""
-    upgrade(engine)
-    insert_rows(engine, ("manifests", "projects"))  # the manifest row's parent; nothing dropped
+    insert_rows(
+        engine_at_head, ("manifests", "projects")
+    )  # the manifest row's parent; nothing dropped
     writer = create_engine(database_url, poolclass=sa.pool.NullPool)
     migrator = create_engine(database_url, poolclass=sa.pool.NullPool)
     probe = create_engine(database_url, poolclass=sa.pool.NullPool)
@@ -207,9 +203,9 @@ def test_a_row_committed_while_the_downgrade_runs_is_counted(
         "projects.quality_mode": 2,  # vidpipe_0006's, with their defaults
         "projects.candidate_count": 2,
     }
-    assert current_revision(engine) == HEAD
-    assert read_rows(engine, ("scene_manifests",))["scene_manifests"] == [
-        expected_rows(engine, ("scene_manifests",))["scene_manifests"][0]
+    assert current_revision(engine_at_head) == HEAD
+    assert read_rows(engine_at_head, ("scene_manifests",))["scene_manifests"] == [
+        expected_rows(engine_at_head, ("scene_manifests",))["scene_manifests"][0]
     ]
 
 

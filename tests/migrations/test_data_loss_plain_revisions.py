@@ -1,6 +1,9 @@
 """The data-loss guard with plain Alembic revisions (tests/support/scenarios/): batch operations on SQLite
 included, they upgrade and downgrade on every dialect, and a downgrade that would destroy data,
-or that the guard cannot plan, is refused, naming why, with nothing changed."""
+or that the guard cannot plan, is refused, naming why, with nothing changed.
+
+Each test starts from a database at vidpipe's head (``engine_at_head``: a copy of the real
+upgrade's result), so what the commands run is the scenario's own revision."""
 
 import shutil
 from pathlib import Path
@@ -50,39 +53,39 @@ def columns(engine: sa.Engine, table: str) -> set[str]:
 
 
 def test_plain_revision_downgrades_and_upgrades_again(
-    engine: sa.Engine, database_url: sa.URL, project: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, project: Path
 ) -> None:
     """What it drops is empty (the rows of vidpipe's tables hold nothing in its columns)."""
     run(project, database_url, "upgrade", "head")
-    insert_rows(engine, BASELINE_TABLES)
-    assert current_revision(engine) == PLAIN_HEAD
-    assert "plain_mood" in columns(engine, "scenes")
+    insert_rows(engine_at_head, BASELINE_TABLES)
+    assert current_revision(engine_at_head) == PLAIN_HEAD
+    assert "plain_mood" in columns(engine_at_head, "scenes")
 
     run(project, database_url, "downgrade", "-1")
 
-    assert current_revision(engine) == HEAD
-    assert not sa.inspect(engine).has_table("plain_notes")
-    assert "plain_flag" not in columns(engine, "projects")
-    assert "plain_mood" not in columns(engine, "scenes")
-    assert read_rows(engine, BASELINE_TABLES) == expected_rows(engine, BASELINE_TABLES)
+    assert current_revision(engine_at_head) == HEAD
+    assert not sa.inspect(engine_at_head).has_table("plain_notes")
+    assert "plain_flag" not in columns(engine_at_head, "projects")
+    assert "plain_mood" not in columns(engine_at_head, "scenes")
+    assert read_rows(engine_at_head, BASELINE_TABLES) == expected_rows(engine_at_head, BASELINE_TABLES)
 
     run(project, database_url, "upgrade", "head")
-    assert current_revision(engine) == PLAIN_HEAD
+    assert current_revision(engine_at_head) == PLAIN_HEAD
 
 
 def test_plain_revision_downgrade_that_destroys_data_is_refused(
-    engine: sa.Engine, database_url: sa.URL, project: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, project: Path
 ) -> None:
     run(project, database_url, "upgrade", "head")
-    insert_rows(engine, BASELINE_TABLES)
-    with engine.begin() as connection:
+    insert_rows(engine_at_head, BASELINE_TABLES)
+    with engine_at_head.begin() as connection:
         connection.execute(sa.text("INSERT INTO plain_notes (id, body) VALUES (1, 'keep me')"))
         connection.execute(sa.text("UPDATE projects SET plain_flag = 1"))
         connection.execute(sa.text("UPDATE scenes SET plain_mood = 'calm'"))
         connection.execute(sa.text("UPDATE manifests SET thumbnail_url = 'http://x/y.png'"))
-    before = snapshot(engine)
+    before = snapshot(engine_at_head)
 
-    with engine.connect() as connection, pytest.raises(DataLossRefused) as refused:
+    with engine_at_head.connect() as connection, pytest.raises(DataLossRefused) as refused:
         config = alembic_config(connection=connection)
         config.set_main_option("script_location", str(project / "migrations"))
         command.downgrade(config, "-1")
@@ -96,9 +99,9 @@ def test_plain_revision_downgrade_that_destroys_data_is_refused(
     message = str(refused.value)
     assert "drop plain_notes (1 row), scenes.plain_mood (1 value), projects.plain_flag" in message
     assert "change the type of manifests.thumbnail_url (1 value)" in message
-    assert snapshot(engine) == before
-    assert current_revision(engine) == PLAIN_HEAD
-    with engine.connect() as connection:
+    assert snapshot(engine_at_head) == before
+    assert current_revision(engine_at_head) == PLAIN_HEAD
+    with engine_at_head.connect() as connection:
         assert connection.execute(sa.text("SELECT body FROM plain_notes")).scalar_one() == "keep me"
 
     url = database_url.render_as_string(hide_password=False)
@@ -107,18 +110,18 @@ def test_plain_revision_downgrade_that_destroys_data_is_refused(
     output = cli.stdout + cli.stderr
     assert "FAILED: Downgrade to -1 refused" in output
     assert "Traceback" not in output
-    assert snapshot(engine) == before
-    assert current_revision(engine) == PLAIN_HEAD
+    assert snapshot(engine_at_head) == before
+    assert current_revision(engine_at_head) == PLAIN_HEAD
 
 
 def test_downgrade_writing_through_the_connection_is_refused(
-    engine: sa.Engine, database_url: sa.URL, tmp_path: Path
+    engine_at_head: sa.Engine, database_url: sa.URL, tmp_path: Path
 ) -> None:
     project = scratch_project(tmp_path, "downgrade_writing_through_bind")
     run(project, database_url, "upgrade", "head")
-    before = snapshot(engine)
+    before = snapshot(engine_at_head)
 
-    with engine.connect() as connection, pytest.raises(DataLossRefused) as refused:
+    with engine_at_head.connect() as connection, pytest.raises(DataLossRefused) as refused:
         config = alembic_config(connection=connection)
         config.set_main_option("script_location", str(project / "migrations"))
         command.downgrade(config, HEAD)
@@ -126,7 +129,7 @@ def test_downgrade_writing_through_the_connection_is_refused(
     message = str(refused.value)
     assert "the downgrade of revision bind_0007 writes to the database itself" in message
     assert "DELETE FROM bind_log" in message
-    assert snapshot(engine) == before
-    assert current_revision(engine) == "bind_0007"
+    assert snapshot(engine_at_head) == before
+    assert current_revision(engine_at_head) == "bind_0007"
     run(project, database_url, "-x", "allow_data_loss=true", "downgrade", HEAD)
-    assert current_revision(engine) == HEAD
+    assert current_revision(engine_at_head) == HEAD

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from tests.support.databases import dialect_params
 from tests.support.storyboards import base_storyboard
-from vidpipe.db import upgrade
 from vidpipe.db.models import Project, Scene
 from vidpipe.db.store import load_storyboard, save_storyboard, storyboard_batch
 
@@ -23,12 +22,11 @@ PROJECTS = 66_000
 
 @pytest.mark.parametrize("dialect", dialect_params("postgresql"), indirect=True)
 def test_a_batch_larger_than_the_parameter_limit_replaces_every_storyboard(
-    engine: sa.Engine,
+    engine_at_head: sa.Engine,
 ) -> None:
-    upgrade(engine)
     project_ids = [uuid.uuid4() for _ in range(PROJECTS)]
     old, new = base_storyboard(0), base_storyboard(1)
-    with engine.begin() as connection:  # every project already holds a one-scene storyboard
+    with engine_at_head.begin() as connection:  # every project already holds a one-scene storyboard
         connection.execute(
             sa.insert(Project),
             [
@@ -49,12 +47,12 @@ def test_a_batch_larger_than_the_parameter_limit_replaces_every_storyboard(
             sa.insert(Scene),
             [{**scene, "project_id": project_id, "status": "pending"} for project_id in project_ids],
         )
-    with Session(engine) as session:
+    with Session(engine_at_head) as session:
         with storyboard_batch(session):
             for project_id in project_ids:
                 save_storyboard(session, project_id, new)
         session.commit()
-    with Session(engine) as session:
+    with Session(engine_at_head) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Scene)) == len(project_ids)
         for project_id in (project_ids[0], project_ids[len(project_ids) // 2], project_ids[-1]):
             assert load_storyboard(session, project_id) == new

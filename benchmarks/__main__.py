@@ -23,7 +23,7 @@ from benchmarks.report import Row, markdown
 from benchmarks.scaling import large_storyboards
 from benchmarks.storyboards import find_asset, save_against_core, save_storyboards
 from benchmarks.write_load import write_load
-from tests.databases import fresh_database, server_unreachable
+from tests.support.databases import fresh_database, server_unreachable
 
 SIZES = {
     "full": {"calls": 200, "repeat": 5, "scenes": 1_000_000, "projects": 200, "manifests": 100_000},

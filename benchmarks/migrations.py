@@ -9,7 +9,7 @@ from sqlalchemy.pool import NullPool
 
 from benchmarks.report import Row
 from benchmarks.timing import median_seconds, process_seconds
-from tests.databases import fresh_database
+from tests.support.databases import fresh_database
 from vidpipe.db import VERSION_TABLE, create_engine, downgrade, upgrade
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

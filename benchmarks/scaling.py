@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from benchmarks.report import Row
 from benchmarks.storyboards import clearer, insert_projects
 from benchmarks.timing import Sample, interleaved, paired_ratio
-from tests.storyboards import enhanced_storyboard
+from tests.support.storyboards import enhanced_storyboard
 from vidpipe.db import create_engine, upgrade
 from vidpipe.db.store import load_storyboard, save_storyboard
 

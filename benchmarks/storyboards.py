@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from benchmarks.core_parts import PARTS, through_core
 from benchmarks.report import Row
 from benchmarks.timing import interleaved, interleaved_median_seconds, median_seconds, paired_ratio
-from tests.storyboards import enhanced_storyboard
+from tests.support.storyboards import enhanced_storyboard
 from vidpipe.db import create_engine, upgrade
 from vidpipe.db.models import Project, Scene, SceneAudioManifest, SceneManifest
 from vidpipe.db.store import save_storyboard, scenes_with_asset, storyboard_batch

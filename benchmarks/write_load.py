@@ -236,7 +236,7 @@ def writes(dialect: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return scene_writes, table_writes
 
 
-#: PostgreSQL's (tests/test_table_locks.py writes them by hand).
+#: PostgreSQL's (tests/dialects/test_table_locks.py writes them by hand).
 SCENE_WRITES, TABLE_WRITES = writes("postgresql")
 
 

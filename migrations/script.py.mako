@@ -29,8 +29,9 @@ down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
-#: squawk rules this revision accepts on PostgreSQL, and why (tests/test_squawk.py lints it).
-#: Add a rule only with the reason it is acceptable here, e.g. "prefer-text-field": "...".
+#: squawk rules this revision accepts on PostgreSQL, and why (tests/migrations/test_squawk.py
+#: lints it). Add a rule only with the reason it is acceptable here, e.g.
+#: "prefer-text-field": "...".
 SQUAWK_ACCEPTED: dict[str, str] = {}
 
 

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a fresh database per test on each dialect.
+"""Fixtures every area of the tests shares: a fresh database per test on each dialect (an
+area's own fixtures are in its conftest.py).
 
 Every database test runs once per dialect (``-m postgresql`` selects one). A dialect whose
 server cannot be reached is skipped locally; with ``VIDPIPE_REQUIRE_ALL_DIALECTS=1`` (set by
@@ -11,14 +12,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pytest_alembic import Config as PytestAlembicConfig
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from benchmarks.write_load import fill
-from tests.databases import HeadTemplates, dialect_params, fresh_database, server_unreachable
-from vidpipe.db import create_engine, upgrade
-from vidpipe.db.migrate import alembic_config as vidpipe_alembic_config
+from tests.support.databases import (
+    HeadTemplates,
+    dialect_params,
+    fresh_database,
+    server_unreachable,
+)
+from vidpipe.db import create_engine
 
 REQUIRE_ALL_DIALECTS = os.environ.get("VIDPIPE_REQUIRE_ALL_DIALECTS") == "1"
 
@@ -70,27 +73,6 @@ def session(engine_at_head: sa.Engine) -> Iterator[Session]:
     """An ORM session on a database at head."""
     with Session(engine_at_head) as session:
         yield session
-
-
-@pytest.fixture
-def at_0005(engine: sa.Engine) -> sa.Engine:
-    """A database at vidpipe_0005 whose tables hold rows: where the revision that changes
-    tables the application writes (vidpipe_0006) starts, for the write-load tests."""
-    upgrade(engine, "vidpipe_0002")
-    with engine.begin() as connection:
-        fill(connection, 2_000)
-    upgrade(engine, "vidpipe_0005")
-    return engine
-
-
-@pytest.fixture
-def alembic_engine(engine: sa.Engine) -> sa.Engine:
-    return engine
-
-
-@pytest.fixture
-def alembic_config() -> PytestAlembicConfig:
-    return PytestAlembicConfig(alembic_config=vidpipe_alembic_config())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

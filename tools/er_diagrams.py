@@ -5,7 +5,7 @@ of ``vidpipe/db/models/``: what each table is for (the first line of its model's
 then a mermaid block; a relationship between areas is drawn in the area of the table that holds
 the foreign key. ``--check`` changes nothing and exits 1, naming each table, column,
 relationship or description that differs, when the page is not what the models draw
-(``tests/test_schema_docs.py`` runs the same check).
+(``tests/docs/test_schema_docs.py`` runs the same check).
 """
 
 import argparse

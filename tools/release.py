@@ -5,7 +5,7 @@ One command does what a release of vidpipe's revisions needs, or nothing at all:
 - freezes the revisions no earlier release shipped: ``migrations/released/<version>.sha256``
   lists their SHA-256 in history order (``sha256sum`` format, paths relative to
   ``migrations/``, so ``cd migrations && sha256sum -c released/*.sha256`` checks them by hand);
-  from then on ``tests/test_released_revisions.py`` fails if one of them changes;
+  from then on ``tests/migrations/test_released_revisions.py`` fails if one of them changes;
 - sets ``version`` in pyproject.toml;
 - opens the release's section in CHANGELOG.md: what stood under "Unreleased" moves into it,
   with each new revision's "Why:" sentence under "Revisions".

@@ -5,8 +5,8 @@ the operations autogenerate finds are rewritten into the helpers of :mod:`vidpip
 (Alembic's documented ``autogenerate.rewriter.Rewriter`` and custom renderers), the revision is
 numbered ``vidpipe_NNNN`` after the newest one, and ``alembic.ini``'s ``post_write_hooks`` run
 ruff over the file. An operation no helper covers stays as autogenerate wrote it, under a
-comment that starts with :data:`NOT_IDEMPOTENT`; ``tests/test_idempotency.py`` names it until
-a maintainer has made it idempotent and removed the comment.
+comment that starts with :data:`NOT_IDEMPOTENT`; ``tests/migrations/test_idempotency.py`` names
+it until a maintainer has made it idempotent and removed the comment.
 
 Only ``migrations/env.py`` imports this module, and only for ``revision --autogenerate``: an
 upgrade, a downgrade or ``--sql`` never loads it.
@@ -427,7 +427,7 @@ def _render_not_idempotent(autogen_context: AutogenContext, op: NotIdempotent) -
             f"{NOT_IDEMPOTENT}: {op.what}, as autogenerate wrote it.",
             "# No vidpipe.db.idempotent helper covers it, so a rerun (after a crash, or on a",
             "# database that already has the change) repeats it. Make it look first",
-            "# (sa.inspect(op.get_bind())), then delete this comment: tests/test_idempotency.py",
-            "# names it until then.",
+            "# (sa.inspect(op.get_bind())), then delete this comment:",
+            "# tests/migrations/test_idempotency.py names it until then.",
         ]
     )

@@ -195,7 +195,8 @@ _BUILDER = sa.text(
     "WHERE index_relid = to_regclass(:name) AND pid <> pg_backend_pid()"
 )
 
-#: What the offline script puts before each plain index build (tests/test_squawk.py).
+#: What the offline script puts before each plain index build
+#: (tests/migrations/test_squawk.py).
 SQUAWK_IGNORE_PLAIN_BUILD = (
     "-- Written for an empty table; online, vidpipe builds CONCURRENTLY on a table with rows.\n"
     # squawk applies an ignore comment to the statement right below it.

@@ -35,8 +35,8 @@ expand: older code never uses it):
   every INSERT. Any other change of a default, of nullability, of a type or a name, every DROP
   and RENAME, and writes to rows of existing tables: contract.
 - Anything else (a raw SQL string, a construct these rules do not know): the kind cannot be
-  derived. CI refuses such a revision (tests/test_revision_kinds.py); at upgrade time it is
-  recorded as contract, the safe side. A revision whose raw SQL is meant may say
+  derived. CI refuses such a revision (tests/migrations/test_revision_kinds.py); at upgrade time
+  it is recorded as contract, the safe side. A revision whose raw SQL is meant may say
   ``CONTRACT_BECAUSE = "why"``: a revision's word can make it contract, never expand.
 """
 

@@ -51,7 +51,8 @@ STATEMENT_MARGIN = 16 * 1024
 #: a manifests or audio row holds some parts twice (``asset_tags`` and ``speaker_tags`` repeat
 #: the placements' and dialogue lines' tags, the composition columns their manifest's values).
 #: The projects row holds the text itself and, as JSON, its style guide and characters (at most
-#: 4.5 times). tests/test_store_limits.py checks the bound on storyboards built to approach it.
+#: 4.5 times). tests/store/test_store_limits.py checks the bound on storyboards built to
+#: approach it.
 ROW_BYTES_PER_JSON_BYTE = 7
 
 #: What a row holds besides parts of the storyboard (ids, keys, flags, counts, a cut

@@ -264,55 +264,48 @@ def _string_end(text: str, at: int) -> int:
     return len(text)
 
 
+def _unquoted(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """Each character of ``text`` from ``start`` that is outside quoted strings and
+    identifiers, with its index."""
+    at = start
+    while at < len(text):
+        if text[at] in "'\"`[":
+            at = _string_end(text, at)
+        else:
+            yield at, text[at]
+            at += 1
+
+
 def _matching(text: str, opening: int) -> int | None:
     """The index of the parenthesis that closes the one at ``opening``."""
     depth = 0
-    at = opening
-    while at < len(text):
-        char = text[at]
-        if char in "'\"`[":
-            at = _string_end(text, at)
-            continue
+    for at, char in _unquoted(text, opening):
         if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
             if depth == 0:
                 return at
-        at += 1
     return None
 
 
 def _top_level(text: str, char: str) -> int | None:
     """The first ``char`` of ``text`` outside quotes."""
-    at = 0
-    while at < len(text):
-        if text[at] in "'\"`[":
-            at = _string_end(text, at)
-            continue
-        if text[at] == char:
-            return at
-        at += 1
-    return None
+    return next((at for at, found in _unquoted(text) if found == char), None)
 
 
 def _split_top_level(body: str) -> list[str]:
     """``body`` split at the commas outside quotes and parentheses."""
     parts = []
     start = 0
-    at = 0
-    while at < len(body):
-        char = body[at]
-        if char in "'\"`[":
-            at = _string_end(body, at)
-            continue
+    depth = 0
+    for at, char in _unquoted(body):
         if char == "(":
-            closing = _matching(body, at)
-            at = len(body) if closing is None else closing + 1
-            continue
-        if char == ",":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif char == "," and depth == 0:
             parts.append(body[start:at])
             start = at + 1
-        at += 1
     parts.append(body[start:])
     return parts

@@ -4,15 +4,15 @@ Everything goes through SQLAlchemy Core except psycopg's pipeline mode, which Co
 offer (``statements_together`` in vidpipe.db.dialects.postgresql). In 0.2.0 four parts bypassed
 Core: the INSERTs and the projects' UPDATE as driver-level executemany (with their own
 compiled-statement cache and bind processors), a single save's look-up sent through the driver,
-and the SAVEPOINT by hand. Each
-was timed against its Core equivalent (``insert()`` with a list of rows, ``update()`` with one
-parameter set per project, a Core ``select``, ``begin_nested()``) on SQLite, PostgreSQL and
-MariaDB, all variants interleaved in one run per dialect (``save_against_core`` in
-``benchmarks/storyboards.py`` with ``benchmarks/core_parts.py``, at commits 414b86a and 5dcc2f3,
-100 storyboards of 8 scenes, 15 rounds), and was to be kept only where Core came out at least
-20% slower. None did, so all four are Core now. Median over rounds of the hand-written save's
-wall time against the save with that part through Core (0.83x or less would have kept it), in a
-storyboard_batch / one write per call:
+and the SAVEPOINT by hand. Each was timed against its Core equivalent (``insert()`` with a list
+of rows, ``update()`` with one parameter set per project, a Core ``select``,
+``begin_nested()``) on SQLite, PostgreSQL and MariaDB, all variants interleaved in one run per
+dialect (``save_against_core`` in ``benchmarks/storyboards.py`` with
+``benchmarks/core_parts.py``, at commits 414b86a and 5dcc2f3, 100 storyboards of 8 scenes, 15
+rounds), and was to be kept only where Core came out at least 20% slower. None did, so all four
+are Core now. Median over rounds of the hand-written save's wall time against the save with
+that part through Core (0.83x or less would have kept it), in a storyboard_batch / one write
+per call:
 
 - INSERT executemany: SQLite 0.87x 0.82x 0.80x / 0.80x 0.95x 1.28x (CPU time 0.86x 0.88x 0.86x
   / 0.82x 0.88x 0.90x), PostgreSQL 0.89x 1.08x 1.00x / 1.06x 0.90x 0.82x, MariaDB 1.15x 1.00x /
